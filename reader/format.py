@@ -1,0 +1,267 @@
+"""The on-disk format of recorded sessions: the one module that defines it.
+
+Layout under the data directory::
+
+    <data dir>/<device id>/<session id>/
+        session.json            manifest (SessionManifest), replaced atomically at start and at end
+        batch-000001.csv        committed batch: never modified again
+        batch-000002.csv.part   batch being written; consumers never read it
+        rejects.txt             bad lines: "<host time>\t<reason>\t<verbatim bytes>" per line
+        .touched                the uploader's marker: the session is closed and fully uploaded
+    <data dir>/.status/<name>.json   health published by the services (dot folders are not devices)
+
+A batch is a comma-separated file. Its first line is the header ``host_time,<device columns...>``;
+each row is the host receive time (UTC, ISO 8601, microseconds, ``Z``) followed by the device's fields
+exactly as received (the device's delimiter normalised to a comma, line ending and checksum removed).
+
+The existence of a committed ``batch-NNNNNN.csv`` is the only handshake between reader and uploader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+TIME_COLUMN = "host_time"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+BATCH_PREFIX = "batch-"
+BATCH_SUFFIX = ".csv"
+PART_SUFFIX = ".part"
+MANIFEST_NAME = "session.json"
+REJECTS_NAME = "rejects.txt"
+TOUCHED_NAME = ".touched"
+STATUS_DIRNAME = ".status"
+SEQ_COLUMN = "seq"
+
+_BATCH_RE = re.compile(r"^batch-(\d{6,})\.csv$")
+_SAFE_ID_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def format_time(dt: datetime) -> str:
+    """Format an aware datetime as the batch files' UTC timestamp."""
+    return dt.astimezone(timezone.utc).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse a batch-file timestamp back to an aware UTC datetime."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def safe_id(text: str) -> str:
+    """Turn a device or session name into a safe single path component."""
+    cleaned = _SAFE_ID_RE.sub("_", text).strip("._")
+    return cleaned or "unknown"
+
+
+def new_session_id(now: datetime, device_dir: Path) -> str:
+    """Return a session id from the start time, unique within the device folder."""
+    base = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = base, 1
+    while (device_dir / candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def batch_filename(index: int) -> str:
+    """Name of the committed batch number ``index`` (1-based)."""
+    return f"{BATCH_PREFIX}{index:06d}{BATCH_SUFFIX}"
+
+
+def batch_index(name: str) -> int | None:
+    """Index of a committed batch file name, or None for anything else (temp files included)."""
+    m = _BATCH_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def committed_batches(session_dir: Path) -> list[Path]:
+    """Committed batch files of a session, in order."""
+    found = []
+    for entry in os.scandir(session_dir):
+        idx = batch_index(entry.name)
+        if idx is not None and entry.is_file():
+            found.append((idx, Path(entry.path)))
+    return [p for _, p in sorted(found)]
+
+
+def partial_batches(session_dir: Path) -> list[Path]:
+    """Temp batch files (left by a running or crashed writer)."""
+    return sorted(p for p in session_dir.glob(f"{BATCH_PREFIX}*{BATCH_SUFFIX}{PART_SUFFIX}"))
+
+
+def device_dirs(data_dir: Path) -> Iterator[Path]:
+    """Device folders of a data directory (dot folders such as .status are skipped)."""
+    if not data_dir.is_dir():
+        return
+    for entry in sorted(os.scandir(data_dir), key=lambda e: e.name):
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield Path(entry.path)
+
+
+def session_dirs(data_dir: Path) -> Iterator[Path]:
+    """Every session folder (one holding a session.json) under a data directory, oldest first per device."""
+    for dev in device_dirs(data_dir):
+        for entry in sorted(os.scandir(dev), key=lambda e: e.name):
+            if entry.is_dir() and not entry.name.startswith(".") and (Path(entry.path) / MANIFEST_NAME).exists():
+                yield Path(entry.path)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry change (create/rename) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_file(tmp: Path, final: Path) -> None:
+    """Atomically publish an already-fsynced temp file under its final name and flush the directory."""
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write a whole file atomically: temp file in the same folder, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        if durable:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def batch_header(columns: list[str]) -> bytes:
+    """The header line of a batch file for the given device columns."""
+    return (",".join([TIME_COLUMN, *columns]) + "\n").encode("ascii")
+
+
+def read_batch_header(path: Path) -> list[str]:
+    """Device columns named in a batch file's header (without the time column)."""
+    with open(path, "rb") as f:
+        first = f.readline().decode("ascii").rstrip("\n")
+    cols = first.split(",")
+    if not cols or cols[0] != TIME_COLUMN:
+        raise ValueError(f"{path}: not a batch file (header {first!r})")
+    return cols[1:]
+
+
+def read_batch_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Read a batch as (device columns, rows of strings with the time first); strict, for checking."""
+    with open(path, "rb") as f:
+        text = f.read().decode("ascii")
+    if not text.endswith("\n"):
+        raise ValueError(f"{path}: batch does not end with a newline")
+    lines = text[:-1].split("\n")
+    header = lines[0].split(",")
+    if header[0] != TIME_COLUMN:
+        raise ValueError(f"{path}: bad header {lines[0]!r}")
+    rows = [line.split(",") for line in lines[1:]]
+    for n, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}:{n}: {len(row)} fields, header has {len(header)}")
+    return header[1:], rows
+
+
+def read_batch_frame(source: Any, columns_dtype: str = "float64") -> Any:
+    """Read a batch (path or file object) into a pandas DataFrame indexed by UTC host time."""
+    import pandas as pd
+
+    df = pd.read_csv(source, dtype={TIME_COLUMN: "string"}, engine="c")
+    index = pd.to_datetime(df.pop(TIME_COLUMN), format=TIME_FORMAT, utc=True)
+    df.index = pd.DatetimeIndex(index, name=TIME_COLUMN)
+    for col in df.columns:
+        if col == SEQ_COLUMN:
+            df[col] = df[col].astype("int64")
+        elif df[col].dtype != columns_dtype:
+            df[col] = df[col].astype(columns_dtype)
+    return df
+
+
+@dataclasses.dataclass
+class SessionManifest:
+    """Contents of session.json: what was recorded, from what, and how it went."""
+
+    device_id: str
+    session_id: str
+    port: str
+    baudrate: int
+    columns: list[str]
+    started_at: str
+    software_version: str
+    state: str = "open"  # "open" while recording, "closed" once finalised
+    ended_at: str | None = None
+    end_reason: str | None = None  # "unplugged", "stopped", "recovered", ...
+    lines: int = 0
+    rejects: int = 0
+    gaps: int = 0
+    missing: int = 0
+    batches: int = 0
+    usb_serial: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def closed(self) -> bool:
+        """True once the session was finalised and no batch will be added."""
+        return self.state == "closed"
+
+    def to_json(self) -> bytes:
+        """Serialise for session.json."""
+        return (json.dumps(dataclasses.asdict(self), indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> SessionManifest:
+        """Parse session.json contents, ignoring unknown keys from newer writers."""
+        raw = json.loads(data)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+    @classmethod
+    def load(cls, session_dir: Path) -> SessionManifest:
+        """Read a session folder's manifest."""
+        return cls.from_json((session_dir / MANIFEST_NAME).read_bytes())
+
+    def save(self, session_dir: Path) -> None:
+        """Replace the session folder's manifest atomically and durably."""
+        write_atomic(session_dir / MANIFEST_NAME, self.to_json())
+
+
+def is_touched(session_dir: Path) -> bool:
+    """True when the uploader marked the session as fully uploaded."""
+    return (session_dir / TOUCHED_NAME).exists()
+
+
+def status_path(data_dir: Path, name: str) -> Path:
+    """Where a service publishes its health JSON."""
+    return data_dir / STATUS_DIRNAME / f"{safe_id(name)}.json"
+
+
+def write_status(data_dir: Path, name: str, status: dict[str, Any]) -> None:
+    """Publish a service's health as JSON (atomic replace; not fsynced: it is advisory)."""
+    path = status_path(data_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(status).encode(), durable=False)
+
+
+def read_statuses(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every published status under the data directory, by name; unreadable ones are skipped."""
+    out: dict[str, dict[str, Any]] = {}
+    folder = data_dir / STATUS_DIRNAME
+    if not folder.is_dir():
+        return out
+    for p in sorted(folder.glob("*.json")):
+        try:
+            out[p.stem] = json.loads(p.read_bytes())
+        except (OSError, ValueError):
+            continue
+    return out
