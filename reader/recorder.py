@@ -1,0 +1,259 @@
+"""The read loop: port → parser → disk writer (sacred) and live stream (best-effort), one session per connection."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from reader import __version__
+from reader.format import write_status
+from reader.notify import Notifier
+from reader.parser import LineParser, ParserConfig, ParseResult
+from reader.port import PortConfig, PortGone, SerialPort, device_id_for, wait_for_port
+from reader.session import DeviceLock, SessionFiles, recover_device
+from reader.settings import ReaderSettings
+from reader.stream import LiveStream
+from reader.writer import DiskWriter
+
+log = logging.getLogger(__name__)
+
+REJECT_LOG_INTERVAL = 10.0
+
+
+class Counters:
+    """Running counts of the current session, read by the status publishers."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.rejects = 0
+        self.gaps = 0
+        self.missing = 0
+        self.rate = 0.0
+
+    def as_dict(self) -> dict[str, int]:
+        """Counts for session.json."""
+        return {"lines": self.lines, "rejects": self.rejects, "gaps": self.gaps, "missing": self.missing}
+
+
+class Recorder:
+    """Records sessions from one port until stopped; survives unplug/replug."""
+
+    def __init__(self, settings: ReaderSettings, notifier: Notifier, stop: threading.Event) -> None:
+        self.s = settings
+        self.notifier = notifier
+        self.stop = stop
+        self.port_config = PortConfig(
+            url=settings.port, baudrate=settings.baudrate, bytesize=settings.bytesize, parity=settings.parity,
+            stopbits=settings.stopbits, rtscts=settings.rtscts,
+        )
+        self.parser_config = ParserConfig(
+            delimiter=settings.delimiter.encode(), seq=settings.seq, checksum=settings.checksum,
+            max_line=settings.max_line,
+        )
+        self.counters = Counters()
+        self.device_id: str | None = None
+        self.session_id = ""
+        self.connected = False
+        self.writer: DiskWriter | None = None
+        self.stream: LiveStream | None = None
+        self._locks: dict[str, DeviceLock] = {}
+        self._ready_sent = False
+
+    # -- status -------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The health snapshot shared by the stream, the status file and systemd's STATUS line."""
+        c = self.counters
+        return {
+            "device": self.device_id, "session": self.session_id, "connected": self.connected,
+            "port": self.s.port, "recording": self.s.record, "rate": round(c.rate, 1), "lines": c.lines,
+            "rejects": c.rejects, "gaps": c.gaps, "missing": c.missing,
+            "frames_dropped": self.stream.frames_dropped if self.stream else 0,
+            "lost_lines": self.writer.lost_lines if self.writer else 0,
+            "disk_error": self.writer.disk_error if self.writer else None,
+            "time": time.time(),
+        }
+
+    def _publish(self) -> None:
+        st = self.status()
+        state = "recording" if self.connected else "waiting for device"
+        if st["disk_error"]:
+            state = "DISK ERROR"
+        self.notifier.status(
+            f"{state} {self.s.port}: {st['rate']:.0f} lines/s, {st['lines']} lines, {st['rejects']} rejects, "
+            f"{st['gaps']} gaps"
+        )
+        if self.s.data_dir is not None and self.device_id:
+            try:
+                write_status(self.s.data_dir, f"reader-{self.device_id}", st)
+            except OSError:
+                pass  # advisory only; a full disk is reported through disk_error
+
+    # -- main loop ----------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Record until stopped; returns the exit code."""
+        if self.s.stream:
+            self.stream = LiveStream(self.s.ws_url, self.s.token, self.status, self.s.stream_interval,
+                                     self.s.stream_max_rate)
+            self.stream.start()
+        try:
+            while not self.stop.is_set():
+                if not self._ready_sent:
+                    self.notifier.ready()  # ready = configured and waiting for, or reading, the port
+                    self._ready_sent = True
+                port = wait_for_port(self.port_config, self.stop)
+                if port is None:
+                    break
+                try:
+                    self._record(port)
+                finally:
+                    port.close()
+        finally:
+            self.notifier.stopping()
+            if self.stream is not None:
+                self.stream.stop()
+            for lock in self._locks.values():
+                lock.release()
+        return 0
+
+    def _record(self, port: SerialPort) -> None:
+        device_id, usb_serial = device_id_for(self.s.port)
+        self.device_id = self.s.device_id or device_id
+        self.counters = Counters()
+        if self.s.record:
+            assert self.s.data_dir is not None
+            device_dir = self.s.data_dir / self.device_id
+            if self.device_id not in self._locks:
+                self._locks[self.device_id] = DeviceLock(device_dir)
+            recover_device(device_dir)
+            self.writer = self._start_writer(device_dir, usb_serial)
+        self.session_id = self.writer.session.dir.name if self.writer and self.writer.session else _demo_id()
+        self.connected = True
+        log.info("recording %s as device %s, session %s", self.s.port, self.device_id, self.session_id)
+        if self.stream:
+            self.stream.status_soon()
+        reason = self._read_loop(port)
+        self.connected = False
+        if self.stream:
+            self.stream.status_soon()
+        log.info("session %s ended (%s): %d lines, %d rejects, %d gaps", self.session_id, reason,
+                 self.counters.lines, self.counters.rejects, self.counters.gaps)
+        if self.writer is not None:
+            if not self.writer.close(reason, self.counters.as_dict(), timeout=30.0):
+                log.critical("session %s could not be finalised: %s", self.session_id, self.writer.close_error)
+            self._publish()
+
+    def _start_writer(self, device_dir: Path, usb_serial: str | None) -> DiskWriter:
+        fields = {"device_id": self.device_id, "port": self.s.port, "baudrate": self.s.baudrate,
+                  "software_version": __version__, "usb_serial": usb_serial}
+
+        def open_session() -> SessionFiles:
+            return SessionFiles(device_dir, fields, self.s.batch_lines, self.s.batch_seconds)
+
+        writer = DiskWriter(open_session, self.s.max_buffer_mb * 2**20)
+        writer.start()
+        writer.started.wait(10.0)  # the writer thread creates the session folder itself
+        return writer
+
+    def _read_loop(self, port: SerialPort) -> str:
+        parser = LineParser(self.parser_config)
+        ctx: tuple[str, str, list[str]] | None = None
+        columns_sent = False
+        next_tick = time.monotonic()
+        window_start, window_lines = next_tick, 0
+        self._reject_log = _RejectLog()
+        reason = "stopped"
+        while True:
+            if self.stop.is_set():
+                break
+            try:
+                data = port.read()
+            except PortGone as err:
+                log.warning("port %s vanished (%s): closing session %s", self.s.port, err, self.session_id)
+                reason = "unplugged"
+                break
+            if data:
+                res = parser.feed(data)
+                if res.count and not columns_sent and parser.columns is not None:
+                    columns_sent = True
+                    ctx = (self.device_id or "", self.session_id, list(parser.columns))
+                    if self.writer:
+                        self.writer.submit_columns(list(parser.columns))
+                self._dispatch(res, ctx, time.time())
+                window_lines += res.count
+            now = time.monotonic()
+            if now >= next_tick:
+                self.counters.rate = window_lines / max(now - window_start, 1e-6)
+                window_start, window_lines = now, 0
+                next_tick = now + 1.0
+                self._publish()
+                if self.writer is None or now - self.writer.heartbeat < 10.0:
+                    self.notifier.watchdog()  # the read loop and the disk writer are both alive
+        res = parser.finish()
+        if res.count and not columns_sent and parser.columns is not None:
+            ctx = (self.device_id or "", self.session_id, list(parser.columns))
+            if self.writer:
+                self.writer.submit_columns(list(parser.columns))
+        self._dispatch(res, ctx, time.time())
+        return reason
+
+    def _dispatch(self, res: ParseResult, ctx: tuple[str, str, list[str]] | None, t: float) -> None:
+        """Hand one feed's results to the writer (record path) and the stream (display path)."""
+        c = self.counters
+        if res.count:
+            c.lines += res.count
+            if self.writer is not None:
+                pre = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ,").encode()
+                self.writer.submit_rows(pre + res.block[:-1].replace(b"\n", b"\n" + pre) + b"\n", res.count)
+            if self.stream is not None and ctx is not None:
+                self.stream.offer(ctx, res.block, res.count, t)
+        if res.gaps:
+            c.gaps += res.gaps
+            c.missing += res.missing
+            self._reject_log.gap(res.gaps, res.missing, c.gaps)
+        if res.rejects:
+            c.rejects += len(res.rejects)
+            self._reject_log.rejects(res.rejects, c.rejects)
+            if self.writer is not None:
+                ts = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+                self.writer.submit_rejects(
+                    b"".join(b"%s\t%s\t%s\n" % (ts, r.reason.encode(), r.data) for r in res.rejects)
+                )
+
+
+class _RejectLog:
+    """Logs bad input at a bounded rate: the first of each kind at once, then a summary every 10 s."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._since = 0
+        self._last = 0.0
+
+    def rejects(self, rejects: list, total: int) -> None:
+        """Note rejected lines."""
+        for r in rejects:
+            if r.reason not in self._seen:
+                self._seen.add(r.reason)
+                log.warning("rejected a line (%s): %r (kept in the session's reject file)", r.reason, r.data[:80])
+            else:
+                self._since += 1
+        self._maybe_summary(total)
+
+    def gap(self, gaps: int, missing: int, total: int) -> None:
+        """Note sequence-counter gaps."""
+        if "gap" not in self._seen:
+            self._seen.add("gap")
+            log.warning("sequence counter gap: %d lines missing from the device's stream", missing)
+
+    def _maybe_summary(self, total: int) -> None:
+        now = time.monotonic()
+        if self._since and now - self._last >= REJECT_LOG_INTERVAL:
+            log.warning("%d more rejected lines (%d in this session)", self._since, total)
+            self._since, self._last = 0, now
+
+
+def _demo_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,175 @@
+"""One recording session on disk: its folder, manifest, batches and reject file; device lock and crash recovery."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from reader.batches import BatchWriter, DiskError, recover_session_batches
+from reader.format import (
+    MANIFEST_NAME,
+    REJECTS_NAME,
+    SessionManifest,
+    committed_batches,
+    format_time,
+    new_session_id,
+)
+
+log = logging.getLogger(__name__)
+
+
+class DeviceBusy(RuntimeError):
+    """Another reader process is recording the same device."""
+
+
+class DeviceLock:
+    """An exclusive lock on a device folder, held while a reader records that device."""
+
+    def __init__(self, device_dir: Path) -> None:
+        device_dir.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(device_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            os.close(self._fd)
+            raise DeviceBusy(f"another reader is already recording into {device_dir}") from err
+
+    def release(self) -> None:
+        """Release the lock."""
+        os.close(self._fd)
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in a committed batch (lines after the header)."""
+    with open(path, "rb") as f:
+        return max(f.read().count(b"\n") - 1, 0)
+
+
+def recover_device(device_dir: Path) -> list[str]:
+    """Close sessions a crashed reader left open: commit their temp batches and finalise session.json."""
+    recovered = []
+    if not device_dir.is_dir():
+        return recovered
+    for entry in sorted(device_dir.iterdir()):
+        if not (entry / MANIFEST_NAME).exists():
+            continue
+        try:
+            manifest = SessionManifest.load(entry)
+        except (OSError, ValueError) as err:
+            log.error("cannot read %s: %s", entry / MANIFEST_NAME, err)
+            continue
+        if manifest.closed:
+            continue
+        rows = recover_session_batches(entry)
+        batches = committed_batches(entry)
+        manifest.lines = sum(count_rows(b) for b in batches)
+        manifest.batches = len(batches)
+        manifest.state = "closed"
+        manifest.end_reason = "recovered"
+        manifest.ended_at = manifest.ended_at or format_time(datetime.now(timezone.utc))
+        manifest.save(entry)
+        log.warning(
+            "recovered session %s left open by a previous run: %d rows from its temp batch committed, %d lines in %d batches",
+            entry, rows, manifest.lines, manifest.batches,
+        )
+        recovered.append(entry.name)
+    return recovered
+
+
+class SessionFiles:
+    """Writes one session's folder. Used from the disk-writer thread only."""
+
+    def __init__(self, device_dir: Path, manifest_fields: dict, batch_lines: int, batch_seconds: float) -> None:
+        now = datetime.now(timezone.utc)
+        self.dir = device_dir / new_session_id(now, device_dir)
+        self.dir.mkdir(parents=True)
+        self.manifest = SessionManifest(
+            session_id=self.dir.name, started_at=format_time(now), columns=[], **manifest_fields
+        )
+        self.manifest.save(self.dir)
+        self.batch_lines = batch_lines
+        self.batch_seconds = batch_seconds
+        self.writer: BatchWriter | None = None
+        self._rejects_fd: int | None = None
+        self._pending_rejects: list[bytes] = []
+
+    def set_columns(self, columns: list[str]) -> None:
+        """Fix the session's columns (before its first rows)."""
+        self.manifest.columns = columns
+        self.writer = BatchWriter(self.dir, columns, self.batch_lines, self.batch_seconds)
+        try:
+            self.manifest.save(self.dir)
+        except OSError as err:
+            raise DiskError(err.errno, f"cannot update {self.dir / MANIFEST_NAME}: {err.strerror}") from err
+
+    def add_rows(self, rows: bytes, count: int, now: float) -> None:
+        """Append accepted rows (timestamped)."""
+        assert self.writer is not None, "columns must be set before rows"
+        self.writer.add(rows, count, now)
+        if self.writer.error is not None:
+            err = self.writer.error
+            raise DiskError(err.errno, f"cannot write batch in {self.dir}: {err.strerror}")
+
+    def add_rejects(self, lines: bytes) -> None:
+        """Append reject records; kept in memory while the disk refuses them."""
+        self._pending_rejects.append(lines)
+        self._flush_rejects()
+
+    def _flush_rejects(self) -> None:
+        try:
+            if self._rejects_fd is None:
+                self._rejects_fd = os.open(self.dir / REJECTS_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            while self._pending_rejects:
+                os.write(self._rejects_fd, self._pending_rejects[0])
+                self._pending_rejects.pop(0)
+        except OSError as err:
+            raise DiskError(err.errno, f"cannot write {self.dir / REJECTS_NAME}: {err.strerror}") from err
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held in memory, not yet committed."""
+        return (self.writer.pending_bytes if self.writer else 0) + sum(map(len, self._pending_rejects))
+
+    def tick(self, now: float) -> None:
+        """Commit the open batch when it is old enough."""
+        if self.writer is not None and self.writer.due(now):
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit everything accepted so far, rejects included."""
+        if self._rejects_fd is not None:
+            os.fsync(self._rejects_fd)
+        if self.writer is not None:
+            self.writer.commit()
+
+    def retry(self) -> None:
+        """After a disk error: write what memory holds."""
+        self._flush_rejects()
+        if self.writer is not None:
+            self.writer.retry()
+            if self.writer.error is not None:
+                err = self.writer.error
+                raise DiskError(err.errno, f"still cannot write in {self.dir}: {err.strerror}")
+
+    def close(self, reason: str, counts: dict[str, int]) -> None:
+        """Commit the partial batch and finalise session.json."""
+        self._flush_rejects()
+        self.commit()
+        if self._rejects_fd is not None:
+            os.close(self._rejects_fd)
+            self._rejects_fd = None
+        m = self.manifest
+        m.state, m.end_reason = "closed", reason
+        m.ended_at = format_time(datetime.now(timezone.utc))
+        m.lines = self.writer.committed_lines if self.writer else 0
+        m.batches = self.writer.committed_count if self.writer else 0
+        m.rejects, m.gaps, m.missing = counts["rejects"], counts["gaps"], counts["missing"]
+        m.save(self.dir)
+
+    def abandon(self) -> None:
+        """Give up without finalising (process dying): temp files stay for recovery."""
+        if self.writer is not None:
+            self.writer.abandon()

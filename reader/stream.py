@@ -1,0 +1,192 @@
+"""The live stream: best-effort frames to the web app over a websocket, never in the way of recording."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import InvalidStatus, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from reader.frames import samples_message, status_message
+
+log = logging.getLogger(__name__)
+
+Context = tuple[str, str, list[str]]  # device id, session id, columns
+
+
+class LiveStream(threading.Thread):
+    """Sends ``samples`` frames every ``interval`` seconds and a ``status`` message every second.
+
+    The read loop calls ``offer`` (never blocks): chunks go into a bounded queue, and when it is full
+    the chunk is dropped and counted. While the web app is unreachable, frames are discarded (counted)
+    and the connection is retried with capped exponential backoff; outage and recovery are logged once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        status: Callable[[], dict[str, Any]],
+        interval: float = 0.05,
+        max_rate: float = 10_000.0,
+        max_chunks: int = 1024,
+        open_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(name="live-stream", daemon=True)
+        self.url = url
+        self.token = token
+        self._status = status
+        self.interval = interval
+        self.max_rate = max_rate
+        self.open_timeout = open_timeout
+        self._queue: queue.Queue[tuple[Context, bytes, int, float]] = queue.Queue(max_chunks)
+        self._stop = threading.Event()
+        self._status_now = threading.Event()
+        self._ws: ClientConnection | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self.lines_dropped = 0
+        self.connected = False
+        self._frame_no = 0
+        self._outage_logged = False
+
+    # -- read-loop side -----------------------------------------------------------------------------
+    def offer(self, ctx: Context, block: bytes, count: int, t: float) -> None:
+        """Hand over accepted lines (comma-delimited, newline-terminated) received at Unix time ``t``."""
+        try:
+            self._queue.put_nowait((ctx, block, count, t))
+        except queue.Full:
+            self.frames_dropped += 1
+            self.lines_dropped += count
+
+    def status_soon(self) -> None:
+        """Send a status message at once (device connected/disconnected)."""
+        self._status_now.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Send a last status and close the connection."""
+        self._stop.set()
+        self.join(timeout)
+
+    # -- this thread --------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Connect, send, reconnect, until stopped."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            if self._ws is None and not self._connect():
+                self._discard_queued()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            try:
+                self._pump()
+            except (OSError, WebSocketException) as err:
+                self._lost(err)
+        if self._ws is not None:
+            try:
+                self._ws.send(status_message(**self._status()))
+                self._ws.close()
+            except (OSError, WebSocketException):
+                pass
+
+    def _connect(self) -> bool:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            self._ws = connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
+                               close_timeout=1, max_size=2**24, compression=None)
+        except InvalidStatus as err:
+            self._outage(f"the web app refused the stream (HTTP {err.response.status_code}; check SENSOR_INGEST_TOKEN)")
+            return False
+        except (OSError, WebSocketException, TimeoutError) as err:
+            self._outage(f"{type(err).__name__}: {err}")
+            return False
+        self.connected = True
+        if self._outage_logged:
+            log.warning("live stream to %s connected again", self.url)
+        else:
+            log.info("live stream connected to %s", self.url)
+        self._outage_logged = False
+        self._status_now.set()
+        return True
+
+    def _outage(self, why: str) -> None:
+        if not self._outage_logged:
+            log.warning("live stream to %s unavailable: %s; recording goes on, retrying", self.url, why)
+            self._outage_logged = True
+
+    def _lost(self, err: Exception) -> None:
+        self.connected = False
+        self._ws = None
+        self._outage(f"connection lost ({type(err).__name__}: {err})")
+
+    def _discard_queued(self) -> None:
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self.frames_dropped += 1
+
+    def _pump(self) -> None:
+        """Gather chunks for one interval, send them as a frame, and a status message when due."""
+        chunks: list[tuple[Context, bytes, int, float]] = []
+        deadline = time.monotonic() + self.interval
+        next_status = 0.0
+        while not self._stop.is_set():
+            try:
+                chunks.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0.001)))
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if now < deadline:
+                continue
+            deadline = now + self.interval
+            if chunks:
+                self._send_frames(chunks)
+                chunks = []
+            if self._status_now.is_set() or now >= next_status:
+                self._status_now.clear()
+                self._send(status_message(**self._status()))
+                next_status = now + 1.0
+
+    def _send(self, text: str) -> None:
+        assert self._ws is not None
+        self._ws.send(text)
+
+    def _send_frames(self, chunks: list[tuple[Context, bytes, int, float]]) -> None:
+        """One frame per context in the batch of chunks, decimated to max_rate lines per second."""
+        assert self._ws is not None
+        start = 0
+        for i in range(1, len(chunks) + 1):
+            if i == len(chunks) or chunks[i][0] is not chunks[start][0]:
+                self._send_frame(chunks[start:i])
+                start = i
+
+    def _send_frame(self, chunks: list[tuple[Context, bytes, int, float]]) -> None:
+        assert self._ws is not None
+        total = sum(c[2] for c in chunks)
+        budget = max(int(self.max_rate * self.interval), 1)
+        k = -(-total // budget)  # ceil: keep every k-th line
+        if k <= 1:
+            parts = []
+            for _, block, _, t in chunks:
+                pre = b"%.6f," % t
+                parts.append(pre + block[:-1].replace(b"\n", b"\n" + pre) + b"\n")
+            rows, n = b"".join(parts), total
+        else:
+            lines: list[bytes] = []
+            for _, block, _, t in chunks:
+                pre = b"%.6f," % t
+                lines.extend((pre + block[:-1].replace(b"\n", b"\n" + pre)).split(b"\n"))
+            kept = lines[::k]
+            rows, n = b"\n".join(kept) + b"\n", len(kept)
+        device, session, columns = chunks[0][0]
+        self._frame_no += 1
+        self._send(samples_message(device, session, self._frame_no, columns, rows, n, max(k, 1)))
+        self.frames_sent += 1
