@@ -31,6 +31,7 @@ class _Batch:
         self.opened_at = opened_at
         self.chunks: list[bytes] = []
         self.lines = 0
+        self.size = 0
         self.fd: int | None = None
 
     def close_fd(self) -> None:
@@ -68,7 +69,7 @@ class BatchWriter:
     @property
     def pending_bytes(self) -> int:
         """Bytes held in memory for batches not yet committed."""
-        return sum(len(c) for b in self._batches() for c in b.chunks)
+        return sum(b.size for b in self._batches())
 
     def _batches(self) -> list[_Batch]:
         return self._sealed + ([self._open] if self._open else [])
@@ -90,6 +91,7 @@ class BatchWriter:
                 part, part_count = rows[:cut], room
             batch.chunks.append(part)
             batch.lines += part_count
+            batch.size += len(part)
             if self.error is None:
                 self._write_through(batch, part)
             rows, count = rows[len(part) :], count - part_count

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    sys.setswitchinterval(0.0005)  # the read loop returns from poll() often; do not make it wait 5 ms for the GIL
     recorder = Recorder(settings, Notifier(bool(os.environ.get("NOTIFY_SOCKET"))), stop)
     try:
         return recorder.run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 from dataclasses import dataclass
 
@@ -91,14 +92,31 @@ class SerialPort:
                 self._ser = _KeepInputSerial(config.url, exclusive=True, **opts)
         except (serial.SerialException, OSError, ValueError) as err:
             raise PortUnavailable(f"cannot open {config.url}: {err}") from err
+        self._fd: int | None = None
+        if isinstance(self._ser, _KeepInputSerial):
+            self._fd = self._ser.fileno()
+            self._poll = select.poll()
+            self._poll.register(self._fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+            self._timeout_ms = int(config.read_timeout * 1000)
 
     def read(self) -> bytes:
-        """Everything waiting (at least one byte, or b"" after the read timeout)."""
+        """Everything waiting (up to 1 MiB), or b"" after the read timeout."""
+        if self._fd is None:
+            try:
+                waiting = self._ser.in_waiting
+                return self._ser.read(min(waiting, MAX_READ) if waiting else 1)
+            except (serial.SerialException, OSError) as err:
+                raise PortGone(str(err)) from err
+        # A local tty: one poll and one read syscall per chunk (pyserial's read adds two more per call).
         try:
-            waiting = self._ser.in_waiting
-            return self._ser.read(min(waiting, MAX_READ) if waiting else 1)
-        except (serial.SerialException, OSError) as err:
+            if not self._poll.poll(self._timeout_ms):
+                return b""
+            data = os.read(self._fd, MAX_READ)
+        except OSError as err:
             raise PortGone(str(err)) from err
+        if not data:  # readable but empty: the other end hung up
+            raise PortGone("device disconnected")
+        return data
 
     def close(self) -> None:
         """Close the port, ignoring errors of a vanished device."""

@@ -160,31 +160,26 @@ class Recorder:
 
     def _read_loop(self, port: SerialPort) -> str:
         parser = LineParser(self.parser_config)
-        ctx: tuple[str, str, list[str]] | None = None
-        columns_sent = False
+        handoff = _Handoff(self.writer, self.stream)
         next_tick = time.monotonic()
         window_start, window_lines = next_tick, 0
         self._reject_log = _RejectLog()
         reason = "stopped"
-        while True:
-            if self.stop.is_set():
-                break
+        while not self.stop.is_set():
             try:
                 data = port.read()
             except PortGone as err:
                 log.warning("port %s vanished (%s): closing session %s", self.s.port, err, self.session_id)
                 reason = "unplugged"
                 break
+            now = time.monotonic()
             if data:
                 res = parser.feed(data)
-                if res.count and not columns_sent and parser.columns is not None:
-                    columns_sent = True
-                    ctx = (self.device_id or "", self.session_id, list(parser.columns))
-                    if self.writer:
-                        self.writer.submit_columns(list(parser.columns))
-                self._dispatch(res, ctx, time.time())
+                self._dispatch(res, parser, handoff, time.time())
                 window_lines += res.count
-            now = time.monotonic()
+                handoff.flush_if_due(now)
+            else:
+                handoff.flush()  # idle line: hand over at once
             if now >= next_tick:
                 self.counters.rate = window_lines / max(now - window_start, 1e-6)
                 window_start, window_lines = now, 0
@@ -192,24 +187,18 @@ class Recorder:
                 self._publish()
                 if self.writer is None or now - self.writer.heartbeat < 10.0:
                     self.notifier.watchdog()  # the read loop and the disk writer are both alive
-        res = parser.finish()
-        if res.count and not columns_sent and parser.columns is not None:
-            ctx = (self.device_id or "", self.session_id, list(parser.columns))
-            if self.writer:
-                self.writer.submit_columns(list(parser.columns))
-        self._dispatch(res, ctx, time.time())
+        self._dispatch(parser.finish(), parser, handoff, time.time())
+        handoff.flush()
         return reason
 
-    def _dispatch(self, res: ParseResult, ctx: tuple[str, str, list[str]] | None, t: float) -> None:
-        """Hand one feed's results to the writer (record path) and the stream (display path)."""
+    def _dispatch(self, res: ParseResult, parser: LineParser, handoff: _Handoff, t: float) -> None:
+        """Pass one feed's results on: rows to the writer (record path), lines to the stream (display path)."""
         c = self.counters
         if res.count:
+            if handoff.ctx is None and parser.columns is not None:
+                handoff.start(self.device_id or "", self.session_id, list(parser.columns))
             c.lines += res.count
-            if self.writer is not None:
-                pre = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ,").encode()
-                self.writer.submit_rows(pre + res.block[:-1].replace(b"\n", b"\n" + pre) + b"\n", res.count)
-            if self.stream is not None and ctx is not None:
-                self.stream.offer(ctx, res.block, res.count, t)
+            handoff.add(res.block, res.count, t)
         if res.gaps:
             c.gaps += res.gaps
             c.missing += res.missing
@@ -222,6 +211,58 @@ class Recorder:
                 self.writer.submit_rejects(
                     b"".join(b"%s\t%s\t%s\n" % (ts, r.reason.encode(), r.data) for r in res.rejects)
                 )
+
+
+class _Handoff:
+    """Collects accepted lines for ~10 ms before waking the writer and stream threads (fewer thread switches)."""
+
+    MAX_DELAY = 0.01
+    MAX_BYTES = 1 << 18
+
+    def __init__(self, writer: DiskWriter | None, stream: LiveStream | None) -> None:
+        self.writer = writer
+        self.stream = stream
+        self.ctx: tuple[str, str, list[str]] | None = None
+        self._rows: list[bytes] = []
+        self._count = 0
+        self._size = 0
+        self._chunks: list[tuple[bytes, int, float]] = []
+        self._since = 0.0
+
+    def start(self, device: str, session: str, columns: list[str]) -> None:
+        """The columns are known: tell the writer before the first rows."""
+        self.ctx = (device, session, columns)
+        if self.writer is not None:
+            self.writer.submit_columns(columns)
+
+    def add(self, block: bytes, count: int, t: float) -> None:
+        """Take lines received at Unix time t."""
+        if not self._count:
+            self._since = time.monotonic()
+        if self.writer is not None:
+            pre = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ,").encode()
+            self._rows.append(pre + block[:-1].replace(b"\n", b"\n" + pre) + b"\n")
+        if self.stream is not None:
+            self._chunks.append((block, count, t))
+        self._count += count
+        self._size += len(block)
+
+    def flush_if_due(self, now: float) -> None:
+        """Hand over when enough time passed or enough bytes gathered."""
+        if self._count and (now - self._since >= self.MAX_DELAY or self._size >= self.MAX_BYTES):
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand everything gathered to the writer and the stream."""
+        if not self._count:
+            return
+        if self.writer is not None:
+            self.writer.submit_rows(b"".join(self._rows), self._count)
+            self._rows = []
+        if self.stream is not None and self.ctx is not None:
+            self.stream.offer(self.ctx, self._chunks)
+            self._chunks = []
+        self._count = self._size = 0
 
 
 class _RejectLog:

@@ -44,8 +44,8 @@ class LiveStream(threading.Thread):
         self.interval = interval
         self.max_rate = max_rate
         self.open_timeout = open_timeout
-        self._queue: queue.Queue[tuple[Context, bytes, int, float]] = queue.Queue(max_chunks)
-        self._stop = threading.Event()
+        self._queue: queue.Queue[tuple[Context, list[tuple[bytes, int, float]]]] = queue.Queue(max_chunks)
+        self._stopping = threading.Event()
         self._status_now = threading.Event()
         self._ws: ClientConnection | None = None
         self.frames_sent = 0
@@ -56,13 +56,13 @@ class LiveStream(threading.Thread):
         self._outage_logged = False
 
     # -- read-loop side -----------------------------------------------------------------------------
-    def offer(self, ctx: Context, block: bytes, count: int, t: float) -> None:
-        """Hand over accepted lines (comma-delimited, newline-terminated) received at Unix time ``t``."""
+    def offer(self, ctx: Context, chunks: list[tuple[bytes, int, float]]) -> None:
+        """Hand over accepted lines: (block of comma-delimited lines, line count, Unix receive time) chunks."""
         try:
-            self._queue.put_nowait((ctx, block, count, t))
+            self._queue.put_nowait((ctx, chunks))
         except queue.Full:
             self.frames_dropped += 1
-            self.lines_dropped += count
+            self.lines_dropped += sum(c[1] for c in chunks)
 
     def status_soon(self) -> None:
         """Send a status message at once (device connected/disconnected)."""
@@ -70,17 +70,17 @@ class LiveStream(threading.Thread):
 
     def stop(self, timeout: float = 2.0) -> None:
         """Send a last status and close the connection."""
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout)
 
     # -- this thread --------------------------------------------------------------------------------
     def run(self) -> None:
         """Connect, send, reconnect, until stopped."""
         backoff = 0.5
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             if self._ws is None and not self._connect():
                 self._discard_queued()
-                self._stop.wait(backoff)
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
@@ -135,10 +135,10 @@ class LiveStream(threading.Thread):
 
     def _pump(self) -> None:
         """Gather chunks for one interval, send them as a frame, and a status message when due."""
-        chunks: list[tuple[Context, bytes, int, float]] = []
+        chunks: list[tuple[Context, list[tuple[bytes, int, float]]]] = []
         deadline = time.monotonic() + self.interval
         next_status = 0.0
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 chunks.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0.001)))
             except queue.Empty:
@@ -159,34 +159,34 @@ class LiveStream(threading.Thread):
         assert self._ws is not None
         self._ws.send(text)
 
-    def _send_frames(self, chunks: list[tuple[Context, bytes, int, float]]) -> None:
-        """One frame per context in the batch of chunks, decimated to max_rate lines per second."""
-        assert self._ws is not None
+    def _send_frames(self, items: list[tuple[Context, list[tuple[bytes, int, float]]]]) -> None:
+        """One frame per context (session) among the items gathered."""
         start = 0
-        for i in range(1, len(chunks) + 1):
-            if i == len(chunks) or chunks[i][0] is not chunks[start][0]:
-                self._send_frame(chunks[start:i])
+        for i in range(1, len(items) + 1):
+            if i == len(items) or items[i][0] is not items[start][0]:
+                self._send_frame(items[start][0], [c for _, chunks in items[start:i] for c in chunks])
                 start = i
 
-    def _send_frame(self, chunks: list[tuple[Context, bytes, int, float]]) -> None:
-        assert self._ws is not None
-        total = sum(c[2] for c in chunks)
+    def _send_frame(self, ctx: Context, chunks: list[tuple[bytes, int, float]]) -> None:
+        """Send chunks as one samples message, keeping every k-th line above max_rate."""
+        total = sum(c[1] for c in chunks)
         budget = max(int(self.max_rate * self.interval), 1)
-        k = -(-total // budget)  # ceil: keep every k-th line
-        if k <= 1:
-            parts = []
-            for _, block, _, t in chunks:
-                pre = b"%.6f," % t
+        k = max(-(-total // budget), 1)  # ceil
+        parts = []
+        n = 0
+        skip = 0  # lines to skip at the start of the next chunk so every k-th line is kept across chunks
+        for block, count, t in chunks:
+            pre = b"%.6f," % t
+            if k == 1:
                 parts.append(pre + block[:-1].replace(b"\n", b"\n" + pre) + b"\n")
-            rows, n = b"".join(parts), total
-        else:
-            lines: list[bytes] = []
-            for _, block, _, t in chunks:
-                pre = b"%.6f," % t
-                lines.extend((pre + block[:-1].replace(b"\n", b"\n" + pre)).split(b"\n"))
-            kept = lines[::k]
-            rows, n = b"\n".join(kept) + b"\n", len(kept)
-        device, session, columns = chunks[0][0]
+                n += count
+                continue
+            kept = block[:-1].split(b"\n")[skip::k]
+            skip = (skip - count) % k
+            if kept:
+                parts.append(pre + (b"\n" + pre).join(kept) + b"\n")
+                n += len(kept)
+        device, session, columns = ctx
         self._frame_no += 1
-        self._send(samples_message(device, session, self._frame_no, columns, rows, n, max(k, 1)))
+        self._send(samples_message(device, session, self._frame_no, columns, b"".join(parts), n, k))
         self.frames_sent += 1
