@@ -65,7 +65,8 @@ class LineParser:
     """Splits a byte stream into lines and sorts them into accepted data and rejects.
 
     Columns come from a header line (all fields are names) or, failing that, from the first two data lines
-    that agree on their field count (so a partial line caught when the port opened does not set the shape).
+    that agree on their shape. The first line of a connection may be the tail of a line cut when the port
+    opened: it is accepted only if the line after it confirms it (see ``_continues``), else rejected.
     """
 
     def __init__(self, config: ParserConfig = ParserConfig()) -> None:
@@ -202,10 +203,26 @@ class LineParser:
             res.rejects.append(Reject("field count", self._pending))
             self._pending = line
             return
+        if not self._continues(self._pending, line):
+            res.rejects.append(Reject("partial line at start", self._pending))
+            self._pending = line
+            return
         held, self._pending = self._pending, None
         self._adopt_shape(line.count(b",") + 1, None)
         for candidate in (held, line):
             self._classify(candidate, candidate, res)
+
+    def _continues(self, first: bytes, second: bytes) -> bool:
+        """Whether the first line of a connection looks whole, judged by the line after it.
+
+        The port may have opened in the middle of a line, whose tail then looks like a line of its own.
+        With a sequence counter the next counter must follow; without one, the first fields must have
+        the same number of decimals (a cut in the integer part cannot be seen: use a counter for that).
+        """
+        if self.seq:
+            return _leading_int(second) == _leading_int(first) + 1
+        a, b = first.split(b",", 1)[0].strip(), second.split(b",", 1)[0].strip()
+        return len(a.partition(b".")[2]) == len(b.partition(b".")[2]) and (b"." in a) == (b"." in b)
 
     def _accept_one(self, line: bytes, res: ParseResult) -> None:
         if self.seq:

@@ -95,20 +95,18 @@ class SessionFiles:
         self.writer: BatchWriter | None = None
         self._rejects_fd: int | None = None
         self._pending_rejects: list[bytes] = []
+        self._columns_saved = False
 
     def set_columns(self, columns: list[str]) -> None:
-        """Fix the session's columns (before its first rows)."""
+        """Fix the session's columns (before its first rows); session.json learns them at the first commit."""
         self.manifest.columns = columns
         self.writer = BatchWriter(self.dir, columns, self.batch_lines, self.batch_seconds)
-        try:
-            self.manifest.save(self.dir)
-        except OSError as err:
-            raise DiskError(err.errno, f"cannot update {self.dir / MANIFEST_NAME}: {err.strerror}") from err
 
     def add_rows(self, rows: bytes, count: int, now: float) -> None:
         """Append accepted rows (timestamped)."""
         assert self.writer is not None, "columns must be set before rows"
         self.writer.add(rows, count, now)
+        self._save_columns()
         if self.writer.error is not None:
             err = self.writer.error
             raise DiskError(err.errno, f"cannot write batch in {self.dir}: {err.strerror}")
@@ -144,6 +142,17 @@ class SessionFiles:
             os.fsync(self._rejects_fd)
         if self.writer is not None:
             self.writer.commit()
+            self._save_columns()
+
+    def _save_columns(self) -> None:
+        """After the first commit, record the columns in session.json (off the start-up path)."""
+        if self._columns_saved or self.writer is None or not self.writer.committed_count:
+            return
+        try:
+            self.manifest.save(self.dir)
+        except OSError as err:
+            raise DiskError(err.errno, f"cannot update {self.dir / MANIFEST_NAME}: {err.strerror}") from err
+        self._columns_saved = True
 
     def retry(self) -> None:
         """After a disk error: write what memory holds."""
