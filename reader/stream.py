@@ -34,7 +34,7 @@ class LiveStream(threading.Thread):
         status: Callable[[], dict[str, Any]],
         interval: float = 0.05,
         max_rate: float = 10_000.0,
-        max_chunks: int = 1024,
+        max_chunks: int = 128,  # ~1.3 s of display data: older frames are useless to a viewer
         open_timeout: float = 5.0,
     ) -> None:
         super().__init__(name="live-stream", daemon=True)

@@ -114,16 +114,17 @@ class DiskWriter(threading.Thread):
                     with self._cond:
                         self._cond.wait(0.25)
                 continue
+            if self.disk_error is not None and now >= next_retry:
+                next_retry = now + self.retry_seconds
+                try:
+                    self.session.retry()
+                    self._recovered()
+                except DiskError:
+                    pass
             try:
-                if item is not None:
-                    if self._handle(item):
-                        return
-                if self.disk_error is not None:
-                    if now >= next_retry:
-                        next_retry = now + self.retry_seconds
-                        self.session.retry()
-                        self._recovered()
-                else:
+                if item is not None and self._handle(item):
+                    return
+                if self.disk_error is None:
                     self.session.tick(now)
             except DiskError as err:
                 if self.disk_error is None:
