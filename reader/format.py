@@ -8,7 +8,10 @@ Layout under the data directory::
         batch-000002.csv.part   batch being written; consumers never read it
         rejects.txt             bad lines: "<host time>\t<reason>\t<verbatim bytes>" per line
         .touched                the uploader's marker: the session is closed and fully uploaded
+        .upload/                the uploader's per-batch "done" markers (its Luigi targets)
+        .lock                   (in the device folder) held by the reader recording that device
     <data dir>/.status/<name>.json   health published by the services (dot folders are not devices)
+    <data dir>/.uploader.pid, .uploader.log, .evicting-*   the uploader daemon's own files
 
 A batch is a comma-separated file. Its first line is the header ``host_time,<device columns...>``;
 each row is the host receive time (UTC, ISO 8601, microseconds, ``Z``) followed by the device's fields
@@ -178,7 +181,7 @@ def read_batch_frame(source: Any, columns_dtype: str = "float64") -> Any:
     import pandas as pd
 
     df = pd.read_csv(source, dtype={TIME_COLUMN: "string"}, engine="c")
-    index = pd.to_datetime(df.pop(TIME_COLUMN), format=TIME_FORMAT, utc=True)
+    index = pd.to_datetime(df.pop(TIME_COLUMN), format="ISO8601", utc=True)  # ~10x faster than TIME_FORMAT
     df.index = pd.DatetimeIndex(index, name=TIME_COLUMN)
     for col in df.columns:
         if col == SEQ_COLUMN:

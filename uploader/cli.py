@@ -1,0 +1,144 @@
+"""``sensor-uploader``: the entry point (settings, logging, lock, PEP 3143 daemon context)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from uploader.errors import AlreadyRunning, SettingsError
+from uploader.lock import PidLock
+from uploader.notify import under_systemd
+from uploader.settings import Settings, add_arguments, from_sources
+
+log = logging.getLogger("uploader")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING, EXIT_ALARM = 0, 1, 2, 3, 4
+
+DESCRIPTION = """\
+Upload committed sensor batches to S3: validate, describe and convert each batch (Parquet zstd by
+default), upload it with a checksum, verify it by HEAD, then upload the session manifest and mark the
+session folder touched. Keeps the data disk under its quota by deleting the oldest touched sessions.
+
+Modes: detached daemon (default, PEP 3143), --foreground (attached, progress bar on a terminal),
+--once (one pass, then exit), --cleanup-only (quota cleanup only, for a systemd timer). Under systemd
+(INVOCATION_ID or NOTIFY_SOCKET set) it never detaches and logs to stderr for journald.
+Credentials come from boto3's chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials.
+"""
+
+EPILOG = """\
+exit codes: 0 ok (also after SIGTERM), 1 uploads failed (--once), 2 bad settings,
+3 another instance holds the lock, 4 disk quota alarm (--once/--cleanup-only)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="sensor-uploader",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    modes = parser.add_argument_group("modes")
+    modes.add_argument("--foreground", action="store_true", help="stay attached to the terminal (no daemon)")
+    modes.add_argument("--once", action="store_true", help="run one upload pass + cleanup, then exit")
+    modes.add_argument("--cleanup-only", action="store_true", help="only enforce the disk quota, then exit")
+    add_arguments(parser.add_argument_group("settings (each also from the environment variable shown)"))
+    return parser
+
+
+def configure_logging(settings: Settings, stream: object | None) -> None:
+    """Root handler to stderr (or the log file when detached); quiet third-party loggers."""
+    handler: logging.Handler
+    if stream is not None:
+        handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    else:
+        path = settings.log_file or settings.data_dir / ".uploader.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # Never log request headers (signatures, key ids); Luigi's per-task chatter only when debugging.
+    for name in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("luigi", "luigi-interface"):
+        logging.getLogger(name).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
+
+
+def _install_stop(stop: threading.Event) -> dict[int, object]:
+    """Signal map: SIGTERM/SIGINT request a clean stop (in-flight uploads finish, nothing half-done counts)."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    return {
+        signal.SIGTERM: handler,
+        signal.SIGINT: handler,
+        signal.SIGHUP: handler,
+        signal.SIGTTIN: None,
+        signal.SIGTTOU: None,
+        signal.SIGTSTP: None,
+    }
+
+
+def run_daemon(settings: Settings) -> int:
+    """Take the lock, enter the daemon context (detached or not), run the service loop."""
+    import daemon
+
+    from uploader.service import Service
+
+    attached = settings.foreground or settings.once or under_systemd()
+    lock = PidLock(settings.lock_path)
+    try:
+        lock.acquire(write_pid=attached)  # a detached daemon writes its own pid once it has forked
+    except AlreadyRunning as err:
+        print(f"sensor-uploader: {err}", file=sys.stderr)
+        return EXIT_RUNNING
+    stop = threading.Event()
+    context = daemon.DaemonContext(
+        detach_process=not attached,
+        working_directory="/",
+        umask=0o022,
+        files_preserve=[lock.fileno()],
+        stdout=sys.stdout if attached else None,
+        stderr=sys.stderr if attached else None,
+        signal_map=_install_stop(stop),
+        prevent_core=True,
+    )
+    with context:
+        lock.write_pid()
+        configure_logging(settings, sys.stderr if attached else None)
+        log.info(
+            "sensor-uploader started (pid %d, %s)",
+            os.getpid(),
+            "systemd" if under_systemd() else ("attached" if attached else "daemon"),
+        )
+        try:
+            return Service(settings, stop).run()
+        except Exception:
+            log.exception("sensor-uploader crashed")
+            return EXIT_FAILED
+        finally:
+            lock.release()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``sensor-uploader``."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = from_sources(args, os.environ)
+    except SettingsError as err:
+        print(f"sensor-uploader: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.cleanup_only:
+        from uploader.service import cleanup_only
+
+        configure_logging(settings, sys.stderr)
+        return cleanup_only(settings)
+    return run_daemon(settings)
