@@ -1,0 +1,92 @@
+"""Per-process background tasks: the once-a-second health broadcast and the channel-layer relay (Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from web.hub import Hub
+from web.status import snapshot_text
+
+log = logging.getLogger(__name__)
+
+GROUP = "sensor.live"
+HEALTH_PERIOD = 1.0
+
+_tasks: dict[str, asyncio.Task[None]] = {}
+
+
+def use_layer() -> bool:
+    """True when frames travel through the channel layer (Redis configured, or forced for tests)."""
+    return bool(settings.SENSOR_WEB.redis_url) or getattr(settings, "SENSOR_WEB_FANOUT", "") == "layer"
+
+
+def _ensure(name: str, factory: Any) -> None:
+    """Start a named task on the running loop unless it already runs there."""
+    task = _tasks.get(name)
+    loop = asyncio.get_running_loop()
+    if task is not None and not task.done() and task.get_loop() is loop:
+        return
+    _tasks[name] = loop.create_task(factory(), name=f"sensor-web-{name}")
+
+
+def ensure_started(hub: Hub) -> None:
+    """Start the health ticker (and the layer relay when used) in this process if not running."""
+    _ensure("health", lambda: health_loop(hub, settings.SENSOR_WEB.data_dir))
+    if use_layer():
+        _ensure("relay", lambda: relay_loop(hub))
+
+
+async def health_loop(hub: Hub, data_dir: Path) -> None:
+    """Broadcast the status snapshot to the viewers once a second while there are any."""
+    while True:
+        await asyncio.sleep(HEALTH_PERIOD)
+        if hub.viewers:
+            try:
+                hub.broadcast(snapshot_text(hub, data_dir))
+            except Exception:  # best-effort display: never let the ticker die
+                log.exception("building the status snapshot failed")
+
+
+def apply_layer_message(hub: Hub, message: dict[str, Any]) -> None:
+    """Apply one relayed channel-layer message to the local hub."""
+    kind = message.get("type")
+    device = str(message.get("device", ""))
+    if kind == "stream.message":
+        if message.get("status") is not None:
+            hub.set_status(device, message["status"])
+        hub.publish(message["text"], message["msg_type"], device)
+    elif kind == "stream.ingest":
+        (hub.ingest_opened if message.get("open") else hub.ingest_closed)(device)
+
+
+async def relay_loop(hub: Hub) -> None:
+    """Receive the group's stream messages from the channel layer and feed them to the local hub."""
+    layer = get_channel_layer()
+    if layer is None:
+        log.error("fan-out through the channel layer requested but no channel layer is configured")
+        return
+    channel = await layer.new_channel("sensor-relay.")
+    await layer.group_add(GROUP, channel)
+    log.info("relaying stream messages from the channel layer group %s", GROUP)
+    try:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any layer backend error: log, wait, retry
+                log.warning("channel layer receive failed (%s); retrying in 1 s", err)
+                await asyncio.sleep(1.0)
+                continue
+            apply_layer_message(hub, message)
+    finally:
+        try:
+            await asyncio.shield(layer.group_discard(GROUP, channel))
+        except Exception as err:  # noqa: BLE001 - shutting down; the group entry expires anyway
+            log.debug("leaving the channel layer group failed: %s", err)

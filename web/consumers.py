@@ -1,0 +1,174 @@
+"""Websocket consumers: the reader's authenticated ingest and the viewers' read-only live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from reader.frames import SAMPLES, STATUS
+from web import background
+from web.hub import Viewer, get_hub
+from web.status import snapshot_text
+
+log = logging.getLogger(__name__)
+
+# Close codes sent before accepting: Daphne turns them into an HTTP 403 at the handshake.
+REFUSED = 4403
+# A viewer that acknowledges what it received gets at most this many unacknowledged messages in flight.
+ACK_WINDOW = 100
+
+
+def bearer_token(scope: dict[str, Any]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if any."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+def peer(scope: dict[str, Any]) -> str:
+    """The client's address for log lines."""
+    client = scope.get("client") or ("?", 0)
+    return f"{client[0]}:{client[1]}"
+
+
+class IngestConsumer(AsyncWebsocketConsumer):
+    """Receives the reader's frames.py messages and hands them to the fan-out unchanged."""
+
+    async def connect(self) -> None:
+        """Accept only a client presenting the configured ingest token."""
+        expected = settings.SENSOR_WEB.ingest_token
+        given = bearer_token(self.scope)
+        if expected is None:
+            log.warning("ingest from %s refused: SENSOR_INGEST_TOKEN is not set", peer(self.scope))
+        elif given is None:
+            log.warning("ingest from %s refused: no bearer token", peer(self.scope))
+        elif not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("ingest from %s refused: wrong token", peer(self.scope))
+        else:
+            self.devices: set[str] = set()
+            self.bad = 0
+            self.layer = background.use_layer()
+            await self.accept()
+            log.info("ingest connected from %s", peer(self.scope))
+            return
+        await self.close(code=REFUSED)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Decode the envelope once, remember what the status panel needs, forward the text as is."""
+        if text_data is None:
+            return self._reject("binary message")
+        try:
+            msg = json.loads(text_data)
+            kind, device = msg["type"], str(msg["device"])
+        except (ValueError, KeyError, TypeError):
+            return self._reject("not a JSON stream message")
+        if kind not in (SAMPLES, STATUS):
+            return self._reject(f"unknown type {kind!r}")
+        status = None
+        if kind == STATUS:
+            status = {k: v for k, v in msg.items() if k != "type"}
+        if device not in self.devices:
+            self.devices.add(device)
+            await self._ingest_state(device, True)
+        if self.layer:
+            await self.channel_layer.group_send(background.GROUP, {
+                "type": "stream.message", "text": text_data, "msg_type": kind, "device": device,
+                "status": status,
+            })
+            return None
+        hub = get_hub()
+        if status is not None:
+            hub.set_status(device, status)
+        hub.publish(text_data, kind, device)
+        return None
+
+    async def disconnect(self, code: int) -> None:
+        """Mark this connection's devices as no longer fed."""
+        for device in getattr(self, "devices", ()):
+            await self._ingest_state(device, False)
+        if hasattr(self, "devices"):
+            log.info("ingest from %s closed (code %s)", peer(self.scope), code)
+
+    async def _ingest_state(self, device: str, opened: bool) -> None:
+        if self.layer:
+            await self.channel_layer.group_send(
+                background.GROUP, {"type": "stream.ingest", "device": device, "open": opened})
+            return
+        hub = get_hub()
+        (hub.ingest_opened if opened else hub.ingest_closed)(device)
+
+    def _reject(self, reason: str) -> None:
+        self.bad += 1
+        if self.bad == 1 or self.bad % 1000 == 0:
+            log.warning("ingest from %s: ignored %d bad message(s), last: %s", peer(self.scope), self.bad,
+                        reason)
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Read-only stream for one dashboard: backfill first, then live messages from its bounded queue."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the consumer; however it ends (closed, or cancelled by a server shutdown), stop the sender."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._leave()
+
+    async def connect(self) -> None:
+        """Accept a viewer (a logged-in one when login is required) and start its sender."""
+        user = self.scope.get("user")
+        if settings.SENSOR_WEB.login_required and not (user and user.is_authenticated):
+            log.warning("viewer from %s refused: not logged in", peer(self.scope))
+            await self.close(code=REFUSED)
+            return
+        await self.accept()
+        hub = get_hub()
+        background.ensure_started(hub)
+        self.viewer, backfill = hub.subscribe()
+        self.acked: int | None = None
+        self.sent = 0
+        self.sender = asyncio.get_running_loop().create_task(self._send_loop(backfill))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Viewers only acknowledge: ``{"ack": <messages received so far>}``."""
+        try:
+            self.acked = int(json.loads(text_data or "")["ack"])
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    async def disconnect(self, code: int) -> None:
+        """Stop the sender and leave the hub."""
+        self._leave()
+
+    def _leave(self) -> None:
+        if hasattr(self, "viewer"):
+            self.sender.cancel()
+            get_hub().unsubscribe(self.viewer)
+
+    async def _send_loop(self, backfill: list[str]) -> None:
+        viewer: Viewer = self.viewer
+        hub = get_hub()
+        for text in backfill:
+            await self.send(text_data=text)
+        self.sent = len(backfill)
+        await self.send(text_data=snapshot_text(hub, settings.SENSOR_WEB.data_dir))
+        self.sent += 1
+        while True:
+            text = await viewer.queue.get()
+            # The server's socket buffers are unbounded: a viewer that acknowledges gets a bounded window.
+            if self.acked is not None and self.sent - self.acked >= ACK_WINDOW:
+                viewer.dropped += 1
+                hub.dropped += 1
+                continue
+            await self.send(text_data=text)
+            self.sent += 1
+            viewer.sent = self.sent

@@ -1,0 +1,326 @@
+// Live dashboard: websocket stream -> typed-array buffers per device -> one uPlot redraw per animation frame.
+"use strict";
+(() => {
+  const ACK_EVERY = 10;            // acknowledge every N messages (server-side flow control)
+  const LOG_SIZE = 4096;           // latency log entries kept for benchmarks
+  const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+  const $ = (id) => document.getElementById(id);
+  const wallNow = () => performance.timeOrigin + performance.now();
+  const { Series, Decimated, DECIMATE_ABOVE, COLUMN_PX } = window.sensorBuffers;
+
+  // Exposed for tests and benchmarks: what was received and drawn, and when (epoch ms).
+  const stats = {
+    messages: 0, bytes: 0, frames: 0, fps: 0, rafs: 0, lastArrived: null, lastDrawn: null,
+    framesLost: 0, reconnects: 0, points: 0, drawMs: 0, latest: null, log: [], logNext: 0, connected: false, device: null,
+  };
+  window.__sensorStats = stats;
+
+  const ui = {
+    windowSec: Number(document.body.dataset.defaultWindow || 10),
+    paused: false,
+    current: null,
+    devices: new Map(),   // name -> {series, status, health}
+    chart: null,
+    chartKey: null,
+    lastDrawnEnd: -1,
+    hidden: new Set(),
+  };
+
+  // ---- websocket with reconnect and acknowledgements ----
+  let ws = null;
+  let attempt = 0;
+  let received = 0;
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    ws = new WebSocket(`${proto}//${location.host}${document.body.dataset.wsPath}`);
+    received = 0;
+    setConn("connecting", "connecting…");
+    ws.onopen = () => {
+      // The server sends its backfill again: start the buffers afresh instead of merging.
+      ui.devices.forEach((d) => { d.series = null; });
+      ui.chartKey = null;
+      stats.connected = true;
+      setConn("open", "live");
+    };
+    ws.onmessage = (ev) => {
+      attempt = 0;
+      received++;
+      if (received % ACK_EVERY === 0) ws.send(`{"ack":${received}}`);
+      onMessage(ev.data);
+    };
+    ws.onclose = (ev) => {
+      stats.connected = false;
+      attempt++;
+      stats.reconnects++;
+      const delay = Math.min(10000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() * 0.5);
+      setConn("closed", ev.code === 4403 ? "refused (log in again)" : `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      setTimeout(connect, delay);
+    };
+  }
+
+  function setConn(state, text) {
+    const el = $("conn-state");
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  function deviceEntry(name) {
+    let d = ui.devices.get(name);
+    if (!d) {
+      d = { series: null, status: null, health: null };
+      ui.devices.set(name, d);
+      const opt = document.createElement("option");
+      opt.value = name;
+      opt.textContent = name;
+      $("device-select").appendChild(opt);
+      if (!ui.current) selectDevice(name);
+    }
+    return d;
+  }
+
+  function onMessage(text) {
+    const arrived = wallNow();
+    stats.messages++;
+    stats.bytes += text.length;
+    const msg = JSON.parse(text);
+    if (msg.type === "samples") {
+      const d = deviceEntry(msg.device);
+      const key = msg.session + "|" + msg.columns.join(",");
+      if (!d.series || d.series.key !== key) {
+        d.series = new Series(msg.session, msg.columns);
+        d.series.key = key;
+      }
+      const s = d.series;
+      if (msg.frame <= s.lastFrame) return;  // already have it (backfill overlap)
+      if (s.lastFrame >= 0 && msg.frame > s.lastFrame + 1) stats.framesLost += msg.frame - s.lastFrame - 1;
+      s.lastFrame = msg.frame;
+      s.append(msg.rows, msg.n, arrived);
+      if (msg.device === ui.current) stats.lastArrived = arrived;
+    } else if (msg.type === "status") {
+      deviceEntry(msg.device).status = { ...msg, connected: !!msg.connected };
+      renderStatus();
+    } else if (msg.type === "health") {
+      for (const [name, dev] of Object.entries(msg.devices || {})) {
+        const d = deviceEntry(name);
+        d.status = { ...(d.status || {}), ...dev };
+      }
+      ui.health = msg;
+      renderStatus();
+    }
+  }
+
+  // ---- chart ----
+  function buildChart(series) {
+    const el = $("chart");
+    el.textContent = "";
+    if (ui.chart) ui.chart.destroy();
+    const opts = {
+      width: Math.max(300, el.clientWidth),
+      height: 420,
+      pxAlign: 0,
+      legend: { show: false },
+      cursor: { show: false },
+      scales: { x: { time: true } },
+      series: [{}].concat(series.plotted.map((c, k) => ({
+        label: series.columns[c], stroke: COLORS[k % COLORS.length], width: 1, points: { show: false },
+        show: !ui.hidden.has(series.columns[c]),
+      }))),
+      axes: [{}, { size: 60 }],
+    };
+    ui.chart = new uPlot(opts, [new Float64Array(0)].concat(series.plotted.map(() => new Float64Array(0))), el);
+    ui.chartKey = series.key;
+    ui.lastDrawKey = null;
+    buildToggles(series);
+  }
+
+  function buildToggles(series) {
+    const box = $("channels");
+    box.textContent = "";
+    ui.valueCells = [];
+    series.plotted.forEach((c, k) => {
+      const name = series.columns[c];
+      const label = document.createElement("label");
+      const box1 = document.createElement("input");
+      box1.type = "checkbox";
+      box1.checked = !ui.hidden.has(name);
+      box1.dataset.channel = name;
+      box1.addEventListener("change", () => {
+        if (box1.checked) ui.hidden.delete(name); else ui.hidden.add(name);
+        ui.chart.setSeries(k + 1, { show: box1.checked });
+      });
+      const sw = document.createElement("span");
+      sw.className = `swatch sw-${k % COLORS.length}`;
+      const value = document.createElement("span");
+      value.className = "value";
+      value.dataset.channel = name;
+      label.append(box1, sw, document.createTextNode(name), value);
+      box.appendChild(label);
+      ui.valueCells.push(value);
+    });
+  }
+
+  function draw() {
+    const d = ui.current && ui.devices.get(ui.current);
+    const s = d && d.series;
+    if (!s || s.end <= s.start) return false;
+    if (ui.chartKey !== s.key) buildChart(s);
+    // Scroll with the wall clock between frames, but never run ahead of the data by more than 0.25 s.
+    const newestT = s.t[s.end - 1];
+    const ahead = Math.min(0.25, Math.max(0, (wallNow() - s.newestArrived) / 1000));
+    const xmax = newestT + ahead;
+    const xmin = xmax - ui.windowSec;
+    const drawKey = `${s.key}|${s.end}|${xmax}|${ui.windowSec}|${ui.chartKey}`;
+    if (drawKey === ui.lastDrawKey) return false;  // nothing new and the clock has caught up: idle
+    ui.lastDrawKey = drawKey;
+    const began = performance.now();
+    const i0 = s.lowerBound(xmin);
+    const width = ui.chart.bbox.width / devicePixelRatio || 800;
+    let data;
+    if (s.end - i0 > DECIMATE_ABOVE * width) {
+      const dt = (COLUMN_PX * ui.windowSec) / width;
+      if (!s.dec || s.dec.dt !== dt) s.dec = new Decimated(s, dt);
+      s.dec.update();
+      data = s.dec.view(xmin);
+      stats.decimated = true;
+    } else {
+      stats.decimated = false;
+      data = [s.t.subarray(i0, s.end)].concat(s.y.map((a) => a.subarray(i0, s.end)));
+    }
+    ui.chart.batch(() => {
+      ui.chart.setData(data, true);
+      ui.chart.setScale("x", { min: xmin, max: xmax });
+    });
+    const drawn = wallNow();
+    stats.drawMs = 0.9 * stats.drawMs + 0.1 * (performance.now() - began);
+    stats.frames++;
+    stats.points = (s.end - i0) * s.y.length;
+    stats.xRange = [xmin, xmax];
+    if (s.end !== ui.lastDrawnEnd) {
+      ui.lastDrawnEnd = s.end;
+      stats.lastDrawn = drawn;
+      const newest = s.newest();
+      stats.latest = { device: ui.current, session: s.session, ...newest };
+      const entry = { seq: newest.seq, t: newest.time, arrived: s.newestArrived, drawn };
+      if (stats.log.length < LOG_SIZE) stats.log.push(entry); else stats.log[stats.logNext] = entry;
+      stats.logNext = (stats.logNext + 1) % LOG_SIZE;
+    }
+    return true;
+  }
+
+  let fpsCount = 0;
+  let fpsSince = performance.now();
+  let valuesAt = 0;
+  function tick(now) {
+    requestAnimationFrame(tick);
+    stats.rafs++;
+    if (!ui.paused && draw()) fpsCount++;
+    if (now - fpsSince >= 1000) {
+      stats.fps = (fpsCount * 1000) / (now - fpsSince);
+      fpsCount = 0;
+      fpsSince = now;
+      $("fps").textContent = ui.paused ? "paused" : `${stats.fps.toFixed(0)} fps`;
+    }
+    if (now - valuesAt > 200 && stats.latest && ui.valueCells) {
+      valuesAt = now;
+      const vals = stats.latest.text;
+      ui.valueCells.forEach((cell) => {
+        const v = vals[cell.dataset.channel];
+        cell.textContent = v === undefined ? "" : v;
+      });
+      $("latest-seq").textContent = stats.latest.seq == null ? "" : `seq ${stats.latest.seq}`;
+    }
+  }
+
+  // ---- status panel ----
+  const fmtBytes = (b) => {
+    if (b == null) return "–";
+    const u = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (b >= 1000 && i < u.length - 1) { b /= 1000; i++; }
+    return `${b.toFixed(i ? 1 : 0)} ${u[i]}`;
+  };
+  const fmtAgo = (epoch) => {
+    if (!epoch) return "never";
+    const s = Math.max(0, Date.now() / 1000 - epoch);
+    if (s < 90) return `${s.toFixed(0)} s ago`;
+    if (s < 5400) return `${(s / 60).toFixed(0)} min ago`;
+    return `${(s / 3600).toFixed(1)} h ago`;
+  };
+  const set = (id, text) => { const el = $(id); if (el.textContent !== text) el.textContent = text; };
+
+  function renderStatus() {
+    const d = ui.current && ui.devices.get(ui.current);
+    const st = d && d.status;
+    const state = $("device-state");
+    if (st) {
+      state.dataset.connected = String(!!st.connected);
+      set("device-state", st.connected ? "connected" : (st.reader_online === false ? "reader offline" : "disconnected"));
+      set("st-port", st.port || "–");
+      set("st-session", st.session || "–");
+      set("st-rate", st.rate != null ? `${Number(st.rate).toFixed(0)} Hz` : "–");
+      set("st-lines", st.lines != null ? String(st.lines) : "–");
+      set("st-rejects", st.rejects != null ? String(st.rejects) : "–");
+      set("st-gaps", st.gaps != null ? `${st.gaps} (${st.missing || 0})` : "–");
+      set("st-dropped", `${st.frames_dropped || 0} at the reader, ${stats.framesLost} on the way`);
+      let reader = st.recording ? "recording" : (st.connected ? "streaming" : "waiting for the device");
+      if (st.reader_online === false) reader = "offline";
+      if (st.disk_error) reader = `disk error: ${st.disk_error}`;
+      set("st-reader", reader);
+    }
+    const h = ui.health;
+    if (!h) return;
+    const services = Object.entries(h.services || {}).map(([name, st]) => {
+      const state = name.startsWith("reader-") ? (st.connected ? "connected" : "disconnected") : (st.state || "?");
+      const age = typeof st.time === "number" ? `, ${fmtAgo(st.time)}` : "";
+      return `${name}: ${state}${age}`;
+    });
+    set("st-services", services.length ? services.join("; ") : "none in .status/");
+    const up = h.uploader;
+    if (up) {
+      set("st-uploader", up.error ? `${up.state}: ${up.error}` : String(up.state || "–"));
+      set("st-backlog", `${up.backlog_batches ?? "–"} batches, ${fmtBytes(up.backlog_bytes)}`);
+      set("st-last-upload", fmtAgo(up.last_upload));
+    } else {
+      set("st-uploader", "no status published");
+    }
+    if (h.disk) set("st-disk", `${fmtBytes(h.disk.used)} of ${fmtBytes(h.disk.total)} used (${h.disk.percent}%), ${fmtBytes(h.disk.free)} free`);
+    if (h.web) set("st-viewers", `${h.web.viewers} (dropped ${h.web.dropped})`);
+    const alarm = $("alarm");
+    const lines = h.alarms || [];
+    alarm.hidden = lines.length === 0;
+    set("alarm", lines.join(" · "));
+  }
+
+  function selectDevice(name) {
+    ui.current = name;
+    stats.device = name;
+    ui.chartKey = null;
+    ui.lastDrawnEnd = -1;
+    $("device-select").value = name;
+    renderStatus();
+  }
+
+  // ---- controls ----
+  $("device-select").addEventListener("change", (e) => selectDevice(e.target.value));
+  $("window-select").addEventListener("change", (e) => { ui.windowSec = Number(e.target.value); });
+  $("pause-button").addEventListener("click", (e) => {
+    ui.paused = !ui.paused;
+    e.target.textContent = ui.paused ? "Resume" : "Pause";
+    e.target.setAttribute("aria-pressed", String(ui.paused));
+    $("fps").textContent = ui.paused ? "paused" : "";
+  });
+  window.addEventListener("resize", () => {
+    if (ui.chart) ui.chart.setSize({ width: Math.max(300, $("chart").clientWidth), height: 420 });
+    ui.lastDrawKey = null;
+  });
+
+  // For tests: the chart and the current device's buffers.
+  window.__sensorDebug = {
+    chart: () => ui.chart,
+    series: () => { const d = ui.current && ui.devices.get(ui.current); return d && d.series; },
+  };
+
+  connect();
+  requestAnimationFrame(tick);
+})();
