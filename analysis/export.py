@@ -1,0 +1,114 @@
+"""Write loaded data back out: Parquet in the upload contract's schema, or CSV in the batch file format."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from analysis.errors import AnalysisError
+from analysis.readers import TIME_TYPE
+from reader import format as fmt
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("parquet", "csv")
+# reader.format.TIME_FORMAT ("%Y-%m-%dT%H:%M:%S.%fZ") in Arrow's strftime: %S prints the microseconds.
+_ARROW_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def frame_to_table(frame: pd.DataFrame) -> pa.Table:
+    """A loaded frame as an Arrow table: host_time timestamp[us, UTC] first, then the device columns."""
+    cols = {fmt.TIME_COLUMN: pa.array(frame.index.as_unit("us"), TIME_TYPE)}
+    for c in frame.columns:
+        cols[str(c)] = pa.array(frame[c].to_numpy())
+    return pa.table(cols)
+
+
+def table_to_batch_csv(table: pa.Table, header: bool = True) -> bytes:
+    """An Arrow table in the batch schema as batch-file bytes (``host_time`` as ISO UTC with ``Z``)."""
+    times = pc.strftime(table.column(0).cast(TIME_TYPE), format=_ARROW_TIME_FORMAT)
+    body = table.set_column(0, fmt.TIME_COLUMN, times)
+    buf = io.BytesIO()
+    pacsv.write_csv(body, buf, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    head = fmt.batch_header(table.column_names[1:]) if header else b""
+    return head + buf.getvalue()
+
+
+def frame_to_batch_csv(frame: pd.DataFrame) -> bytes:
+    """A frame as the bytes of a batch file."""
+    return table_to_batch_csv(frame_to_table(frame))
+
+
+class TableWriter:
+    """Streams tables of one schema into a Parquet (zstd) or CSV file, so exports need not fit in memory."""
+
+    def __init__(self, out: str | Path, form: str) -> None:
+        if form not in EXPORT_FORMATS:
+            raise AnalysisError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, not {form!r}")
+        self.out = Path(out)
+        self.form = form
+        self.rows = 0
+        self._tmp = self.out.with_name(f".{self.out.name}.tmp")
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv = None
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, table: pa.Table) -> None:
+        """Append one table."""
+        if self.form == "parquet":
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+            self._parquet.write_table(table)
+        else:
+            if self._csv is None:
+                self._csv = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()
+                self._csv.write(fmt.batch_header(table.column_names[1:]))
+            self._csv.write(table_to_batch_csv(table, header=False))
+        self.rows += table.num_rows
+
+    def close(self) -> Path:
+        """Finish the file and move it into place (nothing appears under ``out`` on failure)."""
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._csv.close()
+        if self.rows == 0 and not self._tmp.exists():
+            raise AnalysisError("nothing to export: no rows selected")
+        self._tmp.replace(self.out)
+        return self.out
+
+    def abort(self) -> None:
+        """Drop the partial output."""
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._csv.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def export_tables(tables: Iterable[pa.Table], out: str | Path, form: str) -> tuple[Path, int]:
+    """Write tables (e.g. one per batch) to ``out``; returns the path and the number of rows."""
+    writer = TableWriter(out, form)
+    try:
+        for t in tables:
+            if t.num_rows:
+                writer.write(t)
+        path = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    log.info("exported %d rows to %s", writer.rows, path)
+    return path, writer.rows
+
+
+def export_frame(frame: pd.DataFrame, out: str | Path, form: str) -> tuple[Path, int]:
+    """Write an in-memory frame to ``out`` as Parquet or batch-format CSV."""
+    return export_tables([frame_to_table(frame)], out, form)

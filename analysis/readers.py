@@ -1,0 +1,110 @@
+"""Per-file readers: one batch (local CSV, or S3 Parquet / csv.gz / csv) into a typed Arrow table.
+
+Every reader returns the same schema: ``host_time`` timestamp[us, UTC], ``seq`` int64 (when the device has a
+counter), every other channel float64. pyarrow parses the CSV in C and releases the GIL, so files are read in
+parallel threads by the loader.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from analysis import s3
+from analysis.errors import BadData
+from analysis.settings import AnalysisSettings
+from analysis.sources import CSV, CSV_GZ, PARQUET, BatchRef
+from reader import format as fmt
+
+log = logging.getLogger(__name__)
+
+TIME_TYPE = pa.timestamp("us", tz="UTC")
+# The batch time format (reader.format.TIME_FORMAT, "%Y-%m-%dT%H:%M:%S.%fZ") is ISO 8601, which Arrow's
+# built-in ISO 8601 parser reads in C; a strptime-style parser would be far slower.
+_TIME_PARSERS = [pacsv.ISO8601]
+
+
+def _convert_options(columns: list[str] | None) -> pacsv.ConvertOptions:
+    include = None if columns is None else [fmt.TIME_COLUMN, *columns]
+    return pacsv.ConvertOptions(
+        column_types={fmt.TIME_COLUMN: TIME_TYPE, fmt.SEQ_COLUMN: pa.int64()},
+        timestamp_parsers=_TIME_PARSERS,
+        include_columns=include,
+    )
+
+
+def read_csv_table(source: str | pa.NativeFile | io.BytesIO, columns: list[str] | None = None) -> pa.Table:
+    """Read batch CSV (a path, or a file object) into an Arrow table with the batch schema."""
+    table = pacsv.read_csv(
+        source, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=_convert_options(columns)
+    )
+    return normalise_table(table)
+
+
+def read_parquet_table(source: str | pa.NativeFile, columns: list[str] | None = None) -> pa.Table:
+    """Read an uploaded Parquet batch into an Arrow table with the batch schema."""
+    cols = None if columns is None else [fmt.TIME_COLUMN, *columns]
+    return normalise_table(pq.read_table(source, columns=cols))
+
+
+def normalise_table(table: pa.Table) -> pa.Table:
+    """Cast to the batch schema: time first as timestamp[us, UTC], seq int64, channels float64."""
+    names = table.column_names
+    if not names or names[0] != fmt.TIME_COLUMN:
+        if fmt.TIME_COLUMN not in names:
+            raise BadData(f"no {fmt.TIME_COLUMN!r} column (columns: {', '.join(names)})")
+        table = table.select([fmt.TIME_COLUMN, *[n for n in names if n != fmt.TIME_COLUMN]])
+    fields = []
+    for field in table.schema:
+        if field.name == fmt.TIME_COLUMN:
+            want = TIME_TYPE
+        elif field.name == fmt.SEQ_COLUMN:
+            want = pa.int64()
+        else:
+            want = pa.float64()
+        fields.append(pa.field(field.name, want))
+    schema = pa.schema(fields)
+    return table if table.schema.equals(schema) else table.cast(schema)
+
+
+def read_batch(
+    ref: BatchRef, columns: list[str] | None = None, settings: AnalysisSettings | None = None
+) -> pa.Table:
+    """Read one batch, wherever and in whatever format it is, as a typed Arrow table."""
+    try:
+        if ref.is_s3:
+            bucket, key = s3.parse_s3_url(ref.location)
+            data = s3.get_bytes(settings or AnalysisSettings(), bucket, key)
+            buf = pa.BufferReader(data)
+            if ref.format == PARQUET:
+                return read_parquet_table(buf, columns)
+            if ref.format == CSV_GZ:
+                return read_csv_table(pa.CompressedInputStream(buf, "gzip"), columns)
+            return read_csv_table(buf, columns)
+        if ref.format == CSV:
+            return read_csv_table(ref.location, columns)
+        if ref.format == PARQUET:
+            return read_parquet_table(ref.location, columns)
+        return read_csv_table(pa.CompressedInputStream(pa.OSFile(ref.location), "gzip"), columns)
+    except (pa.ArrowInvalid, OSError, KeyError) as err:
+        raise BadData(f"{ref.location}: cannot read {ref.format} batch ({err})") from err
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow table in the batch schema → DataFrame with a UTC DatetimeIndex named host_time."""
+    index = pd.DatetimeIndex(table.column(0).to_pandas(), name=fmt.TIME_COLUMN)
+    frame = table.drop_columns([fmt.TIME_COLUMN]).to_pandas()
+    frame.index = index
+    return frame
+
+
+def read_batch_frame(
+    ref: BatchRef, columns: list[str] | None = None, settings: AnalysisSettings | None = None
+) -> pd.DataFrame:
+    """Read one batch as a DataFrame (the unit of a lazy dask partition)."""
+    return table_to_frame(read_batch(ref, columns, settings))

@@ -1,0 +1,281 @@
+"""Find the batches behind a source: a local session, device folder or data directory, or an S3 prefix."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis import s3
+from analysis.errors import BadData, SourceNotFound
+from analysis.settings import AnalysisSettings
+from reader import format as fmt
+
+CSV, CSV_GZ, PARQUET = "csv", "csv.gz", "parquet"
+FORMATS = (PARQUET, CSV_GZ, CSV)
+_S3_BATCH_RE = re.compile(r"^(batch-\d{6,})\.(parquet|csv\.gz|csv)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRef:
+    """One batch to read: a local path or an ``s3://`` URL, its format, and its time span when known."""
+
+    location: str
+    format: str
+    session: str
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+    rows: int | None = None
+
+    @property
+    def is_s3(self) -> bool:
+        """True when the batch lives on S3."""
+        return s3.is_s3_url(self.location)
+
+
+@dataclasses.dataclass
+class SessionInfo:
+    """A session found for a source: where it is, its manifest, and its batches in order."""
+
+    location: str
+    manifest: fmt.SessionManifest
+    batches: list[BatchRef]
+    raw: dict[str, Any]
+
+
+@dataclasses.dataclass
+class Selection:
+    """Everything a source resolves to: sessions in time order and their device columns."""
+
+    source: str
+    sessions: list[SessionInfo]
+
+    @property
+    def batches(self) -> list[BatchRef]:
+        """All batches of all sessions, in order."""
+        return [b for s in self.sessions for b in s.batches]
+
+    @property
+    def columns(self) -> list[str]:
+        """Device columns (seq and channels) in the order of the first session that names them."""
+        seen: list[str] = []
+        for s in self.sessions:
+            for c in s.manifest.columns:
+                if c not in seen:
+                    seen.append(c)
+        return seen
+
+
+def resolve(
+    source: str | os.PathLike[str], device: str | None = None, settings: AnalysisSettings | None = None
+) -> Selection:
+    """Resolve a source to its sessions; raises SourceNotFound when there is nothing to read."""
+    settings = settings or AnalysisSettings()
+    if s3.is_s3_url(source):
+        sessions = _resolve_s3(str(source), device, settings)
+    else:
+        sessions = _resolve_local(Path(source), device)
+    sessions = [s for s in sessions if s.batches]
+    if not sessions:
+        raise SourceNotFound(f"{source}: no committed batches to read")
+    return Selection(str(source), sessions)
+
+
+# --- local -----------------------------------------------------------------------------------------------
+
+
+def _resolve_local(path: Path, device: str | None) -> list[SessionInfo]:
+    if not path.exists():
+        raise SourceNotFound(f"{path}: no such session, device folder or data directory")
+    if (path / fmt.MANIFEST_NAME).is_file():
+        return [_local_session(path)]
+    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and (d / fmt.MANIFEST_NAME).is_file()]
+    if sessions:
+        if device is not None and path.name != device:
+            raise SourceNotFound(f"{path}: is the folder of device {path.name!r}, not {device!r}")
+        return [_local_session(d) for d in sessions]
+    devices = [d.name for d in fmt.device_dirs(path)]
+    if device is not None:
+        if device not in devices:
+            raise SourceNotFound(f"{path}: no device {device!r} (devices: {', '.join(devices) or 'none'})")
+        return _resolve_local(path / device, None)
+    if len(devices) == 1:
+        return _resolve_local(path / devices[0], None)
+    if devices:
+        raise SourceNotFound(
+            f"{path}: holds several devices ({', '.join(devices)}); choose one with --device"
+        )
+    raise SourceNotFound(f"{path}: no sessions here (expected <data dir>/<device>/<session>/session.json)")
+
+
+def _local_session(path: Path) -> SessionInfo:
+    try:
+        raw = json.loads((path / fmt.MANIFEST_NAME).read_bytes())
+        manifest = fmt.SessionManifest.from_json(json.dumps(raw))
+    except (OSError, ValueError, TypeError) as err:
+        raise BadData(f"{path / fmt.MANIFEST_NAME}: unreadable manifest ({err})") from err
+    batches = [BatchRef(str(p), CSV, manifest.session_id) for p in fmt.committed_batches(path)]
+    if not batches:  # a local copy of an uploaded session (e.g. ``aws s3 sync``): batch-*.parquet / .csv.gz
+        batches = [
+            BatchRef(str(path / name), form, manifest.session_id)
+            for name, form in _uploaded_batches(p.name for p in path.iterdir())
+        ]
+    if not manifest.columns and batches:
+        manifest.columns = fmt.read_batch_header(Path(batches[0].location))
+    return SessionInfo(str(path), manifest, batches, raw)
+
+
+def local_span(path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last host time of a local batch, reading only its first and last lines."""
+    with open(path, "rb") as f:
+        head = f.read(4096).split(b"\n")
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 4096))
+        tail = f.read().rstrip(b"\n").split(b"\n")
+    if len(head) < 2 or not head[1]:
+        raise BadData(f"{path}: batch has no rows")
+    first = head[1].split(b",", 1)[0].decode("ascii")
+    last = tail[-1].split(b",", 1)[0].decode("ascii")
+    try:
+        return pd.Timestamp(fmt.parse_time(first)), pd.Timestamp(fmt.parse_time(last))
+    except ValueError as err:
+        raise BadData(f"{path}: bad host time ({err})") from err
+
+
+def parquet_span(path: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """First and last host time of a local Parquet batch from its footer statistics (no data read)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    lows, highs = [], []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(0).statistics
+        if stats is None or not stats.has_min_max:
+            return None, None
+        lows.append(pd.Timestamp(stats.min))
+        highs.append(pd.Timestamp(stats.max))
+    if not lows:
+        return None, None
+    first, last = min(lows), max(highs)
+    return (first if first.tzinfo else first.tz_localize("UTC")), (
+        last if last.tzinfo else last.tz_localize("UTC")
+    )
+
+
+def with_spans(batches: list[BatchRef]) -> list[BatchRef]:
+    """The same batches with first/last filled in for local CSV and Parquet files that lack them."""
+    out = []
+    for b in batches:
+        if (b.first is None or b.last is None) and not b.is_s3 and b.format in (CSV, PARQUET):
+            try:
+                first, last = local_span(b.location) if b.format == CSV else parquet_span(b.location)
+            except (OSError, ValueError) as err:
+                raise BadData(f"{b.location}: cannot read its time span ({err})") from err
+            b = dataclasses.replace(b, first=first, last=last)
+        out.append(b)
+    return out
+
+
+# --- S3 --------------------------------------------------------------------------------------------------
+
+
+def _resolve_s3(url: str, device: str | None, settings: AnalysisSettings) -> list[SessionInfo]:
+    bucket, prefix = s3.parse_s3_url(url)
+    if prefix:
+        data = s3.get_bytes_or_none(settings, bucket, f"{prefix}/{fmt.MANIFEST_NAME}")
+        if data is not None:
+            return [_s3_session(settings, bucket, prefix, data)]
+    base = f"{prefix}/" if prefix else ""
+    manifests = sorted(
+        k for k, _ in s3.list_keys(settings, bucket, base) if k.endswith("/" + fmt.MANIFEST_NAME)
+    )
+    depth = {k: k[len(base) :].count("/") for k in manifests}
+    here = [k for k in manifests if depth[k] == 1]
+    if here:
+        return [
+            _s3_session(settings, bucket, k.rsplit("/", 1)[0], s3.get_bytes(settings, bucket, k))
+            for k in here
+        ]
+    by_device: dict[str, str] = {}
+    for k in manifests:
+        if depth[k] >= 2:
+            parts = k.split("/")
+            by_device.setdefault(parts[-3], "/".join(parts[:-2]))
+    devices = sorted(by_device)
+    if device is not None and device in by_device:
+        return _resolve_s3(f"s3://{bucket}/{by_device[device]}", None, settings)
+    if device is not None:
+        raise SourceNotFound(f"{url}: no device {device!r} (devices: {', '.join(devices) or 'none'})")
+    if len(devices) == 1:
+        return _resolve_s3(f"s3://{bucket}/{by_device[devices[0]]}", None, settings)
+    if devices:
+        raise SourceNotFound(f"{url}: holds several devices ({', '.join(devices)}); choose one with --device")
+    raise SourceNotFound(f"{url}: no uploaded sessions here (expected .../<device>/<session>/session.json)")
+
+
+def _pick(entry: dict[str, Any], *names: str) -> Any:
+    for n in names:
+        if entry.get(n) is not None:
+            return entry[n]
+    return None
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _s3_session(settings: AnalysisSettings, bucket: str, prefix: str, data: bytes) -> SessionInfo:
+    try:
+        raw = json.loads(data)
+        manifest = fmt.SessionManifest.from_json(data)
+    except (ValueError, TypeError) as err:
+        raise BadData(f"s3://{bucket}/{prefix}/{fmt.MANIFEST_NAME}: unreadable manifest ({err})") from err
+    listed = raw.get("batches") if isinstance(raw.get("batches"), list) else None
+    batches: list[BatchRef] = []
+    if listed:
+        for entry in listed:
+            key = _pick(entry, "key", "object_key", "object")
+            form = _pick(entry, "format", "ext") or (key and _format_of(key)) or PARQUET
+            if key is None:
+                stem = str(_pick(entry, "name", "batch")).removesuffix(fmt.BATCH_SUFFIX)
+                key = f"{prefix}/{stem}.{form}"
+            batches.append(
+                BatchRef(
+                    f"s3://{bucket}/{key}",
+                    form,
+                    manifest.session_id,
+                    _ts(_pick(entry, "first_host_time", "first_time", "first")),
+                    _ts(_pick(entry, "last_host_time", "last_time", "last")),
+                    _pick(entry, "rows"),
+                )
+            )
+    else:
+        keys = [key for key, _ in s3.list_keys(settings, bucket, prefix + "/")]
+        batches = [BatchRef(f"s3://{bucket}/{k}", f, manifest.session_id) for k, f in _uploaded_batches(keys)]
+    return SessionInfo(f"s3://{bucket}/{prefix}", manifest, batches, raw)
+
+
+def _uploaded_batches(names: Iterable[str]) -> list[tuple[str, str]]:
+    """(name or key, format) of uploaded batch objects in batch order, one per batch (Parquet preferred)."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in names:
+        m = _S3_BATCH_RE.match(name.rsplit("/", 1)[-1])
+        if m and (m.group(1) not in found or FORMATS.index(m.group(2)) < FORMATS.index(found[m.group(1)][1])):
+            found[m.group(1)] = (name, m.group(2))
+    return [found[stem] for stem in sorted(found)]
+
+
+def _format_of(key: str) -> str | None:
+    for f in FORMATS:
+        if key.endswith("." + f):
+            return f
+    return None
