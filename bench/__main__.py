@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         t0 = time.monotonic()
         try:
             importlib.import_module(f"bench.{area}").main([])
-        except Exception as err:  # one failing benchmark must not hide the others' figures
+        except Exception as err:  # noqa: BLE001 - one failing benchmark must not hide the others' figures
             print(f"{area} benchmark failed: {type(err).__name__}: {err}", flush=True)
             failed.append(area)
         print(f"({area}: {time.monotonic() - t0:.0f} s)\n", flush=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from websockets.asyncio.server import serve
 
-from reader.format import committed_batches, session_dirs, SessionManifest
+from reader.format import SessionManifest, committed_batches, session_dirs
 
 
 def make_data(lines: int, channels: int = 8) -> bytes:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sys.setswitchinterval(0.0005)  # the read loop returns from poll() often; do not make it wait 5 ms for the GIL
-    recorder = Recorder(settings, Notifier(bool(os.environ.get("NOTIFY_SOCKET"))), stop)
+    recorder = Recorder(settings, Notifier.from_environ(dict(os.environ)), stop)
     try:
         return recorder.run()
     except DeviceBusy as err:

@@ -27,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,12 @@ _SAFE_ID_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def format_time(dt: datetime) -> str:
     """Format an aware datetime as the batch files' UTC timestamp."""
-    return dt.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    return dt.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def parse_time(text: str) -> datetime:
     """Parse a batch-file timestamp back to an aware UTC datetime."""
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def safe_id(text: str) -> str:
@@ -65,7 +65,7 @@ def safe_id(text: str) -> str:
 
 def new_session_id(now: datetime, device_dir: Path) -> str:
     """Return a session id from the start time, unique within the device folder."""
-    base = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     candidate, n = base, 1
     while (device_dir / candidate).exists():
         n += 1

@@ -81,10 +81,11 @@ class SerialPort:
 
     def __init__(self, config: PortConfig) -> None:
         self.config = config
-        opts = dict(
-            baudrate=config.baudrate, bytesize=config.bytesize, parity=config.parity, stopbits=config.stopbits,
-            rtscts=config.rtscts, xonxoff=config.xonxoff, timeout=config.read_timeout,
-        )
+        opts = {
+            "baudrate": config.baudrate, "bytesize": config.bytesize, "parity": config.parity,
+            "stopbits": config.stopbits, "rtscts": config.rtscts, "xonxoff": config.xonxoff,
+            "timeout": config.read_timeout,
+        }
         try:
             if "://" in config.url:
                 self._ser = serial.serial_for_url(config.url, **opts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,7 @@ class Recorder:
             c.rejects += len(res.rejects)
             self._reject_log.rejects(res.rejects, c.rejects)
             if self.writer is not None:
-                ts = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+                ts = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
                 self.writer.submit_rejects(
                     b"".join(b"%s\t%s\t%s\n" % (ts, r.reason.encode(), r.data) for r in res.rejects)
                 )
@@ -240,7 +240,7 @@ class _Handoff:
         if not self._count:
             self._since = time.monotonic()
         if self.writer is not None:
-            pre = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ,").encode()
+            pre = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ,").encode()
             self._rows.append(pre + block[:-1].replace(b"\n", b"\n" + pre) + b"\n")
         if self.stream is not None:
             self._chunks.append((block, count, t))
@@ -297,4 +297,4 @@ class _RejectLog:
 
 
 def _demo_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reader.batches import BatchWriter, DiskError, recover_session_batches
@@ -69,7 +69,7 @@ def recover_device(device_dir: Path) -> list[str]:
         manifest.batches = len(batches)
         manifest.state = "closed"
         manifest.end_reason = "recovered"
-        manifest.ended_at = manifest.ended_at or format_time(datetime.now(timezone.utc))
+        manifest.ended_at = manifest.ended_at or format_time(datetime.now(UTC))
         manifest.save(entry)
         log.warning(
             "recovered session %s left open by a previous run: %d rows from its temp batch committed, %d lines in %d batches",
@@ -83,7 +83,7 @@ class SessionFiles:
     """Writes one session's folder. Used from the disk-writer thread only."""
 
     def __init__(self, device_dir: Path, manifest_fields: dict, batch_lines: int, batch_seconds: float) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.dir = device_dir / new_session_id(now, device_dir)
         self.dir.mkdir(parents=True)
         self.manifest = SessionManifest(
@@ -172,7 +172,7 @@ class SessionFiles:
             self._rejects_fd = None
         m = self.manifest
         m.state, m.end_reason = "closed", reason
-        m.ended_at = format_time(datetime.now(timezone.utc))
+        m.ended_at = format_time(datetime.now(UTC))
         m.lines = self.writer.committed_lines if self.writer else 0
         m.batches = self.writer.committed_count if self.writer else 0
         m.rejects, m.gaps, m.missing = counts["rejects"], counts["gaps"], counts["missing"]

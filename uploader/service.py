@@ -9,6 +9,7 @@ completed, so a hung upload (or any hang in the loop) lets systemd's watchdog fi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -71,7 +72,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.stop = stop
-        self.notifier = notifier or Notifier()
+        self.notifier = notifier or Notifier.from_environ(dict(os.environ))
         self.pipeline = pipeline or Pipeline(settings, stop)
         self.pipeline.heartbeat = self.notifier.watchdog
         self.state = "starting"

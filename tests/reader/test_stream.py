@@ -169,8 +169,8 @@ def test_demo_mode_streams_without_files(sim_factory, start_reader, tmp_path, si
 
 def test_wrong_token_is_reported_clearly(sim_factory, start_reader, tmp_path):
     from websockets.asyncio.server import serve as ws_serve
-    from websockets.http11 import Response
     from websockets.datastructures import Headers
+    from websockets.http11 import Response
 
     ready = threading.Event()
     box: dict = {}
