@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.s3",
+    "tests.fixtures.disk",
 ]

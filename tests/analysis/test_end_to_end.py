@@ -9,8 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -28,6 +27,7 @@ from simulator import Simulator
 from tests.analysis.conftest import s3_settings
 from tests.analysis.helpers import colour_pixels, upload_session
 from tests.fixtures.s3 import S3Server
+from tests.support import wait_for
 
 READER = str(Path(sys.executable).with_name("sensor-reader"))
 SINE_HZ = 10.0
@@ -43,14 +43,6 @@ class Recorded:
     session: Path
     sent: list[str]  # every line the simulator sent, as text
     gap_lines: tuple[int, int]  # index (in ``sent``) of the first line after each gap
-
-
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # polling a file the reader rewrites: no event to wait on
 
 
 def _reader_lines(data: Path, device: str) -> int:
@@ -103,7 +95,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         assert sim.wait_sent(second + 600, 30)
         sim.pause()
         total = sim.sent_count
-        _wait(lambda: _reader_lines(data, "sim0") == total, 30, f"the reader to record {total} lines")
+        wait_for(lambda: _reader_lines(data, "sim0") == total, 30, f"the reader to record {total} lines")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
         sent = sim.sent

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copyreg
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -42,7 +45,21 @@ def test_envelope_on_dask_equals_in_memory(synth: SynthData) -> None:
     pd.testing.assert_frame_equal(pd.DataFrame(parts.mins), pd.DataFrame(whole.mins))
 
 
+@pytest.fixture
+def standard_method_pickling() -> Iterator[None]:
+    """Use pickle's own reducer for bound methods during the test.
+
+    Twisted (imported by the web tests in the same pytest process) registers a global reducer for bound
+    methods that cannot pickle classmethods, which dask's task graphs contain; the CLI never imports Twisted.
+    """
+    saved = copyreg.dispatch_table.pop(types.MethodType, None)
+    yield
+    if saved is not None:
+        copyreg.dispatch_table[types.MethodType] = saved
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("standard_method_pickling")
 def test_runs_on_a_distributed_cluster(synth: SynthData, tmp_path: Path) -> None:
     from distributed import LocalCluster
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,9 @@ from typing import Any
 import pytest
 
 from reader.format import SessionManifest, committed_batches, read_batch_rows, status_path
+from tests.support import wait_for
+
+__all__ = ["ReaderProcess", "device_lines", "reader_status", "recorded_rows", "sessions", "wait_for"]
 
 READER = str(Path(sys.executable).with_name("sensor-reader"))
 
@@ -112,18 +114,6 @@ def recorded_rows(session_dir: Path) -> list[list[str]]:
 def device_lines(rows: list[list[str]]) -> list[str]:
     """The device part of rows, as the line text the simulator sent (comma-joined)."""
     return [",".join(r[1:]) for r in rows]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll a condition on files or state with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def reader_status(data_dir: Path, device: str) -> dict[str, Any]:

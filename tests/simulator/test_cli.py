@@ -6,24 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.sim import LinkReader
+from tests.support import wait_for
 
 SIM = [sys.executable, "-m", "simulator.cli"]
 SCRIPT = Path(sys.executable).with_name("sensor-sim")  # the console script installed with the project
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -65,7 +57,7 @@ def test_counted_run_with_record(tmp_path: Path, run_sim: Callable[..., subproce
     link, record = tmp_path / "sim0", tmp_path / "sent.txt"
     proc = run_sim("--link", str(link), "--channels", "3", "--rate", "0", "--count", "500", "--seq", "--header",
                    "--checksum", "--record", str(record), "--linger", "10")
-    _wait_for(link.exists, 15, "the link")
+    wait_for(link.exists, 15, "the link")
     reader = LinkReader(link)
     try:
         lines = reader.read_lines(501)
@@ -83,7 +75,7 @@ def test_counted_run_with_record(tmp_path: Path, run_sim: Callable[..., subproce
 def test_control_fifo(tmp_path: Path, run_sim: Callable[..., subprocess.Popen[bytes]]) -> None:
     link, ctl = tmp_path / "sim0", tmp_path / "sim0.ctl"
     proc = run_sim("--link", str(link), "--rate", "500", "--seq", "--control", str(ctl))
-    _wait_for(ctl.exists, 15, "the control FIFO")
+    wait_for(ctl.exists, 15, "the control FIFO")
     reader = LinkReader(link)
 
     def send(command: str) -> None:
@@ -97,11 +89,11 @@ def test_control_fifo(tmp_path: Path, run_sim: Callable[..., subprocess.Popen[by
         send("nul")
         reader.read_until(lambda d: b"\0" in d, 10)
         send("unplug")
-        _wait_for(lambda: not os.path.lexists(link), 10, "unplug")
+        wait_for(lambda: not os.path.lexists(link), 10, "unplug")
         reader.read_for(1.0)
         assert reader.hangup
         send("replug")
-        _wait_for(link.exists, 10, "replug")
+        wait_for(link.exists, 10, "replug")
         second = LinkReader(link)
         try:
             assert second.read_lines(3)
@@ -119,7 +111,7 @@ def test_signals_stop_cleanly(tmp_path: Path, run_sim: Callable[..., subprocess.
                               sig: signal.Signals) -> None:
     link = tmp_path / "sim0"
     proc = run_sim("--link", str(link), "--rate", "0")  # nobody reads: the writer is blocked on a full pty
-    _wait_for(link.exists, 15, "the link")
+    wait_for(link.exists, 15, "the link")
     proc.send_signal(sig)
     assert proc.wait(15) == 0
     assert not os.path.lexists(link)
@@ -128,7 +120,7 @@ def test_signals_stop_cleanly(tmp_path: Path, run_sim: Callable[..., subprocess.
 def test_periodic_faults(tmp_path: Path, run_sim: Callable[..., subprocess.Popen[bytes]]) -> None:
     link = tmp_path / "sim0"
     run_sim("--link", str(link), "--rate", "200", "--faults", "garbage,nul", "--fault-every", "0.2")
-    _wait_for(link.exists, 15, "the link")
+    wait_for(link.exists, 15, "the link")
     reader = LinkReader(link)
     try:
         reader.read_until(lambda d: any(b >= 0x80 for b in d) and b"\0" in d, 10)

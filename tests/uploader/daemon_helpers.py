@@ -7,21 +7,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.fixtures.s3 import S3Server
+from tests.support import wait_for
 
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll a condition until it is truthy or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+__all__ = ["wait_for"]
 
 
 def uploader_env(server: S3Server, **extra: str) -> dict[str, str]:
