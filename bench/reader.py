@@ -108,12 +108,20 @@ def pipeline(data: bytes, lines: int, workdir: Path, sink: Sink) -> tuple[float,
     t0 = time.perf_counter()
     start.set()
     w.join()
+    # Done when every row is in the session's batch files (committed or being written): their total size
+    # is known in advance (fixed-width timestamp + the line, plus one header per batch). Only stat() here.
+    session = next(session_dirs(data_dir))
+    per_batch_header = len(b"host_time,seq," + b",".join(b"ch%d" % i for i in range(1, 9)) + b"\n")
+    expected = len(data) + lines * len(b"2026-01-01T00:00:00.000000Z,")
+    expected += -(-lines // 60_000) * per_batch_header
     deadline = time.monotonic() + 60
-    while json.loads(status.read_bytes()).get("lines", 0) < lines and time.monotonic() < deadline:
-        time.sleep(0.005)
+    while sum(p.stat().st_size for p in session.iterdir() if p.name.startswith("batch-")) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError("sensor-reader did not write every line in time")
+        time.sleep(0.002)
+    dt = time.perf_counter() - t0
     proc.send_signal(signal.SIGTERM)
     _, code, usage = os.wait4(proc.pid, 0)
-    dt = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(code)
     os.close(master)
     os.close(slave)
