@@ -132,12 +132,20 @@ def bandpass(
     channels: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Zero-phase Butterworth band-pass keeping ``low``..``high`` Hz."""
-    fs = _rate(frame, rate)
-    _check_freq(low, fs)
-    _check_freq(high, fs)
     if low >= high:
         raise AnalysisError(f"band-pass needs low < high (got {low} and {high} Hz)")
-    sos = signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    return _butterworth(frame, [low, high], "bandpass", order, rate, channels)
+
+
+def _butterworth(
+    frame: pd.DataFrame, cutoffs: list[float], btype: str, order: int, rate: float | None,
+    channels: Iterable[str] | None,
+) -> pd.DataFrame:
+    """A zero-phase (forward-backward) Butterworth filter of the given type."""
+    fs = _rate(frame, rate)
+    for f in cutoffs:
+        _check_freq(f, fs)
+    sos = signal.butter(order, cutoffs if len(cutoffs) > 1 else cutoffs[0], btype=btype, fs=fs, output="sos")
     return _apply(frame, channels, lambda x: signal.sosfiltfilt(sos, x))
 
 
@@ -149,10 +157,7 @@ def lowpass(
     channels: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Zero-phase Butterworth low-pass below ``cutoff`` Hz."""
-    fs = _rate(frame, rate)
-    _check_freq(cutoff, fs)
-    sos = signal.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
-    return _apply(frame, channels, lambda x: signal.sosfiltfilt(sos, x))
+    return _butterworth(frame, [cutoff], "lowpass", order, rate, channels)
 
 
 def highpass(
@@ -163,10 +168,7 @@ def highpass(
     channels: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Zero-phase Butterworth high-pass above ``cutoff`` Hz."""
-    fs = _rate(frame, rate)
-    _check_freq(cutoff, fs)
-    sos = signal.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
-    return _apply(frame, channels, lambda x: signal.sosfiltfilt(sos, x))
+    return _butterworth(frame, [cutoff], "highpass", order, rate, channels)
 
 
 def notch(
