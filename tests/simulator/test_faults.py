@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import select
 import threading
@@ -100,7 +101,11 @@ def test_unplug_and_replug(sim_factory: SimFactory, link_reader: ReaderFactory) 
     first_port = sim.port
     lines = reader.read_lines(30)
     assert lines[0] == b"seq,ch1,ch2"
-    lost = sim.unplug(drain=5)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # keep reading while unplug drains the pty
+        unplugging = pool.submit(sim.unplug, drain=5)
+        while not unplugging.done():
+            reader.poll(0.05)
+        lost = unplugging.result()
     assert lost == 0
     assert not os.path.lexists(sim.link) and sim.port is None and not sim.plugged
     # the reader's open descriptor hangs up: EOF or EIO, and poll reports it
