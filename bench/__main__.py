@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import time
 
@@ -20,7 +21,8 @@ def main(argv: list[str]) -> int:
         print(f"== {area} ==", flush=True)
         t0 = time.monotonic()
         try:
-            importlib.import_module(f"bench.{area}").main([])
+            bench_main = importlib.import_module(f"bench.{area}").main
+            bench_main(*([[]] if inspect.signature(bench_main).parameters else []))  # defaults, not our argv
         except Exception as err:  # noqa: BLE001 - one failing benchmark must not hide the others' figures
             print(f"{area} benchmark failed: {type(err).__name__}: {err}", flush=True)
             failed.append(area)
