@@ -12,7 +12,6 @@ import logging
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from analysis import s3
@@ -24,26 +23,11 @@ from reader import format as fmt
 log = logging.getLogger(__name__)
 
 TIME_TYPE = pa.timestamp("us", tz="UTC")
-# The batch time format (reader.format.TIME_FORMAT, "%Y-%m-%dT%H:%M:%S.%fZ") is ISO 8601, which Arrow's
-# built-in ISO 8601 parser reads in C; a strptime-style parser would be far slower.
-_TIME_PARSERS = [pacsv.ISO8601]
-
-
-def _convert_options(columns: list[str] | None) -> pacsv.ConvertOptions:
-    include = None if columns is None else [fmt.TIME_COLUMN, *columns]
-    return pacsv.ConvertOptions(
-        column_types={fmt.TIME_COLUMN: TIME_TYPE, fmt.SEQ_COLUMN: pa.int64()},
-        timestamp_parsers=_TIME_PARSERS,
-        include_columns=include,
-    )
 
 
 def read_csv_table(source: str | pa.NativeFile | io.BytesIO, columns: list[str] | None = None) -> pa.Table:
     """Read batch CSV (a path, or a file object) into an Arrow table with the batch schema."""
-    table = pacsv.read_csv(
-        source, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=_convert_options(columns)
-    )
-    return normalise_table(table)
+    return fmt.read_batch_table(source, columns)
 
 
 def read_parquet_table(source: str | pa.NativeFile, columns: list[str] | None = None) -> pa.Table:
@@ -54,22 +38,12 @@ def read_parquet_table(source: str | pa.NativeFile, columns: list[str] | None = 
 
 def normalise_table(table: pa.Table) -> pa.Table:
     """Cast to the batch schema: time first as timestamp[us, UTC], seq int64, channels float64."""
-    names = table.column_names
-    if not names or names[0] != fmt.TIME_COLUMN:
-        if fmt.TIME_COLUMN not in names:
-            raise BadData(f"no {fmt.TIME_COLUMN!r} column (columns: {', '.join(names)})")
-        table = table.select([fmt.TIME_COLUMN, *[n for n in names if n != fmt.TIME_COLUMN]])
-    fields = []
-    for field in table.schema:
-        if field.name == fmt.TIME_COLUMN:
-            want = TIME_TYPE
-        elif field.name == fmt.SEQ_COLUMN:
-            want = pa.int64()
-        else:
-            want = pa.float64()
-        fields.append(pa.field(field.name, want))
-    schema = pa.schema(fields)
-    return table if table.schema.equals(schema) else table.cast(schema)
+    try:
+        return fmt.typed_batch_table(table)
+    except ValueError as err:
+        if isinstance(err, pa.ArrowInvalid):
+            raise
+        raise BadData(str(err)) from err
 
 
 def read_batch(
@@ -97,10 +71,7 @@ def read_batch(
 
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
     """Arrow table in the batch schema → DataFrame with a UTC DatetimeIndex named host_time."""
-    index = pd.DatetimeIndex(table.column(0).to_pandas(), name=fmt.TIME_COLUMN)
-    frame = table.drop_columns([fmt.TIME_COLUMN]).to_pandas()
-    frame.index = index
-    return frame
+    return fmt.batch_table_to_frame(table)
 
 
 def read_batch_frame(
