@@ -74,7 +74,12 @@ def draw_envelope(env: Envelope, fig: Figure, title: str | None = None) -> Figur
         ax.fill_between(x, lo, hi, color=color, linewidth=0.8, edgecolor=color, step="mid")
         ax.set_ylabel(ch)
         ax.margins(x=0)
-    fig.axes[-1].set_xlabel(label)
+    return _finish(fig, label, title)
+
+
+def _finish(fig: Figure, xlabel: str, title: str | None) -> Figure:
+    """Label the shared time axis and set the title."""
+    fig.axes[-1].set_xlabel(xlabel)
     if title:
         fig.suptitle(title)
     return fig
@@ -116,10 +121,7 @@ def plot_waveform(
         ax.plot(x, frame[ch].to_numpy(), color=COLORS[j % len(COLORS)], linewidth=1.0)
         ax.set_ylabel(ch)
         ax.margins(x=0)
-    fig.axes[-1].set_xlabel(label)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, label, title)
 
 
 def plot_comparison(
@@ -147,7 +149,4 @@ def plot_comparison(
         )
         ax.legend(loc="upper right", fontsize="small")
         ax.margins(x=0)
-    fig.axes[-1].set_xlabel(label)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, label, title)

@@ -117,6 +117,18 @@ def test_detached_daemon_with_pidfile(s3_server: S3Server, s3_bucket: str, tmp_p
     assert_consistent(s3_server, s3_bucket, sdir)
 
 
+def run_once(s3_server: S3Server, s3_bucket: str, data: Path) -> subprocess.CompletedProcess[str]:
+    """``sensor-uploader --once`` as a child process (a restart after a crash or a stop)."""
+    return subprocess.run(
+        uploader_args(s3_server, s3_bucket, data, "--once"),
+        env=uploader_env(s3_server),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _zombie(pid: int) -> bool:
     """True when the process is a zombie (exited, not yet reaped by its parent)."""
     try:
@@ -216,14 +228,7 @@ def test_kill9_mid_upload_then_restart_completes(s3_server: S3Server, s3_bucket:
         10,
         "the Dask workers to die with their parent",
     )
-    rerun = subprocess.run(
-        uploader_args(s3_server, s3_bucket, data, "--once"),
-        env=uploader_env(s3_server),
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rerun = run_once(s3_server, s3_bucket, data)
     assert rerun.returncode == 0, rerun.stderr
     assert_consistent(s3_server, s3_bucket, sdir)
     assert SessionManifest.load(sdir).batches == 40
@@ -318,13 +323,6 @@ def test_sigterm_mid_upload_exits_0_and_the_rest_follows(
     assert len(s3_server.objects(s3_bucket)) < 41 and not is_touched(sdir), "stopped before the end"
     for marker in (sdir / ".upload").glob("batch-??????.json"):  # every recorded upload is really there
         assert json.loads(marker.read_bytes())["key"] in s3_server.objects(s3_bucket)
-    rerun = subprocess.run(
-        uploader_args(s3_server, s3_bucket, data, "--once"),
-        env=uploader_env(s3_server),
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rerun = run_once(s3_server, s3_bucket, data)
     assert rerun.returncode == 0, rerun.stderr
     assert_consistent(s3_server, s3_bucket, sdir)
