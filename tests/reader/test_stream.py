@@ -192,6 +192,7 @@ def test_wrong_token_is_reported_clearly(sim_factory, start_reader, tmp_path):
     rp = start_reader("--port", sim.link, "--data-dir", tmp_path / "d", "--seq", env=_env(box["port"]))
     line = rp.wait_log(r"refused the stream")
     assert "403" in line and "SENSOR_INGEST_TOKEN" in line
+    wait_for(lambda: reader_status(tmp_path / "d", sim.link.name).get("lines", 0) > 0, 10, "recording goes on")
     assert rp.terminate() == 0
     box["stop"].get_loop().call_soon_threadsafe(box["stop"].set_result, None)
     t.join(10)
