@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reader.format import SEQ_COLUMN, TIME_COLUMN, format_time, read_batch_frame, write_atomic
+from reader.format import SEQ_COLUMN, TIME_COLUMN, format_time, read_batch_table, write_atomic
 
 CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv.gz": "application/gzip", "csv": "text/csv"}
 
@@ -32,79 +32,83 @@ def digests(data: bytes) -> tuple[str, str]:
     return hashlib.sha256(data).hexdigest(), base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
 
 
-def load_frame(data: bytes) -> Any:
-    """Parse and validate batch bytes into a DataFrame indexed by UTC host time."""
+def load_table(data: bytes) -> Any:
+    """Parse and validate batch bytes into a typed Arrow table (reader.format's batch schema)."""
+    import pyarrow.compute as pc
+
     if not data.endswith(b"\n"):
         raise InvalidBatch("does not end with a newline (truncated?)")
     header = data[: data.find(b"\n")].decode("ascii", "replace")
     if not header.startswith(TIME_COLUMN + ","):
         raise InvalidBatch(f"bad header {header[:80]!r}")
     try:
-        df = read_batch_frame(io.BytesIO(data))
-    except (ValueError, TypeError) as err:  # pandas ParserError is a ValueError
+        table = read_batch_table(io.BytesIO(data))
+    except (ValueError, TypeError) as err:  # pyarrow.ArrowInvalid is a ValueError
         raise InvalidBatch(str(err).splitlines()[0][:200]) from err
-    if len(df.columns) != header.count(","):
+    names = table.column_names
+    if table.num_columns != header.count(",") + 1 or len(set(names)) != len(names) or "" in names:
         raise InvalidBatch("duplicate or unnamed columns in the header")
-    if df.isna().to_numpy().any() or df.index.isna().any():
-        raise InvalidBatch("rows with missing fields")
-    return df
+    for name, column in zip(names, table.columns, strict=True):
+        if column.null_count or (name not in (TIME_COLUMN, SEQ_COLUMN) and pc.any(pc.is_nan(column)).as_py()):
+            raise InvalidBatch("rows with missing fields")
+    return table
 
 
-def _finite(value: float) -> float | None:
-    """A JSON-safe float (NaN/inf become null)."""
-    return float(value) if math.isfinite(value) else None
+def _finite(value: float | None) -> float | None:
+    """A JSON-safe float (NaN/inf/None become null)."""
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
-def batch_stats(df: Any) -> dict[str, Any]:
-    """Rows, time range, per-channel min/max/mean and sequence gaps of a batch frame."""
+def batch_stats(table: Any) -> dict[str, Any]:
+    """Rows, time range, per-channel min/max/mean and sequence gaps of a typed batch table."""
     import numpy as np
+    import pyarrow.compute as pc
 
-    out: dict[str, Any] = {"rows": len(df), "first_time": None, "last_time": None, "channels": {}}
-    if len(df):
-        out["first_time"] = format_time(df.index[0].to_pydatetime())
-        out["last_time"] = format_time(df.index[-1].to_pydatetime())
-    for col in df.columns:
-        if col == SEQ_COLUMN:
+    rows = table.num_rows
+    out: dict[str, Any] = {"rows": rows, "first_time": None, "last_time": None, "channels": {}}
+    if rows:
+        times = table.column(TIME_COLUMN)
+        out["first_time"] = format_time(times[0].as_py())
+        out["last_time"] = format_time(times[rows - 1].as_py())
+    for col in table.column_names:
+        if col in (TIME_COLUMN, SEQ_COLUMN):
             continue
-        values = df[col].to_numpy()
-        out["channels"][col] = (
-            {"min": _finite(values.min()), "max": _finite(values.max()), "mean": _finite(values.mean())}
-            if len(values)
-            else {"min": None, "max": None, "mean": None}
-        )
-    if SEQ_COLUMN in df.columns and len(df) > 1:
-        seq = df[SEQ_COLUMN].to_numpy()
-        step = np.diff(seq)
+        values = table.column(col)
+        if rows:
+            extremes = pc.min_max(values)
+            out["channels"][col] = {
+                "min": _finite(extremes["min"].as_py()),
+                "max": _finite(extremes["max"].as_py()),
+                "mean": _finite(pc.mean(values).as_py()),
+            }
+        else:
+            out["channels"][col] = {"min": None, "max": None, "mean": None}
+    has_seq = SEQ_COLUMN in table.column_names
+    if has_seq and rows > 1:
+        step = np.diff(table.column(SEQ_COLUMN).to_numpy())
         out["seq_gaps"] = int((step != 1).sum())
         out["seq_missing"] = int((step[step > 1] - 1).sum())
     else:
-        out["seq_gaps"] = 0 if SEQ_COLUMN in df.columns else None
-        out["seq_missing"] = 0 if SEQ_COLUMN in df.columns else None
-    if SEQ_COLUMN in df.columns and len(df):
-        out["first_seq"], out["last_seq"] = int(df[SEQ_COLUMN].iloc[0]), int(df[SEQ_COLUMN].iloc[-1])
+        out["seq_gaps"] = out["seq_missing"] = 0 if has_seq else None
+    if has_seq and rows:
+        seq = table.column(SEQ_COLUMN)
+        out["first_seq"], out["last_seq"] = seq[0].as_py(), seq[rows - 1].as_py()
     return out
 
 
-def to_parquet(df: Any) -> bytes:
+def to_parquet(table: Any) -> bytes:
     """Parquet (zstd) bytes: host_time timestamp[us, UTC], then seq int64 and channels float64."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fields = [pa.field(TIME_COLUMN, pa.timestamp("us", tz="UTC"))]
-    arrays = [pa.array(df.index.as_unit("us"), type=fields[0].type)]
-    for col in df.columns:
-        kind = pa.int64() if col == SEQ_COLUMN else pa.float64()
-        fields.append(pa.field(col, kind))
-        arrays.append(pa.array(df[col].to_numpy(), type=kind))
     buf = io.BytesIO()
-    pq.write_table(pa.Table.from_arrays(arrays, schema=pa.schema(fields)), buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
 
 
-def encode(df: Any | None, data: bytes, fmt: str) -> bytes:
+def encode(table: Any | None, data: bytes, fmt: str) -> bytes:
     """Bytes of the object in the given format (csv/csv.gz keep the original CSV bytes exactly)."""
     if fmt == "parquet":
-        return to_parquet(df)
+        return to_parquet(table)
     if fmt == "csv.gz":
         return gzip.compress(data, compresslevel=6, mtime=0)  # mtime=0: same input, same bytes
     return data
@@ -126,7 +130,7 @@ def process_batch(batch: str, fmt: str, staging: str) -> dict[str, Any]:
     stem = src.name.removesuffix(".csv")
     try:
         data = src.read_bytes()
-        sha, _ = digests(data)
+        sha, md5 = digests(data)
         info: dict[str, Any] = {
             "name": src.name,
             "size": len(data),
@@ -135,9 +139,9 @@ def process_batch(batch: str, fmt: str, staging: str) -> dict[str, Any]:
             "valid": True,
         }
         try:
-            df = load_frame(data)
-            info.update(batch_stats(df))
-            payload = encode(df, data, fmt)
+            table = load_table(data)
+            info.update(batch_stats(table))
+            payload = encode(table, data, fmt)
         except InvalidBatch as err:
             info.update(valid=False, error=f"invalid batch: {err}", format="csv", rows=None)
             payload = data
@@ -152,7 +156,8 @@ def process_batch(batch: str, fmt: str, staging: str) -> dict[str, Any]:
             )  # derived data: a bad copy fails Content-MD5, is redone
             info["object_file"] = str(target)
         info["object_size"] = len(payload)
-        info["object_sha256"], info["object_md5"] = digests(payload)
+        # The raw CSV is its own object: hash it once.
+        info["object_sha256"], info["object_md5"] = (sha, md5) if payload is data else digests(payload)
         info["content_type"] = CONTENT_TYPES[ext]
         write_atomic(stats_path(out_dir, stem), json.dumps(info, sort_keys=True).encode(), durable=False)
         info["seconds"] = time.perf_counter() - started

@@ -49,4 +49,5 @@ def session_document(manifest: SessionManifest, box_id: str, entries: list[dict[
     doc["box_id"] = box_id
     doc["batches"] = entries
     doc["rows"] = sum(e.get("rows") or 0 for e in entries)
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    # Compact (C-encoded) JSON: a few ms and about half the bytes of an indented one for a long session.
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()

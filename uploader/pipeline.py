@@ -2,6 +2,12 @@
 
 A Pipeline lives as long as the daemon: its Dask process pool and upload thread pool are created once
 and reused by every pass (process start-up would otherwise dominate small passes).
+
+Read-ahead: Luigi runs one task at a time, so a pass alternates "process chunk k" and "upload chunk k".
+When a processing call returns, the pipeline already starts processing the next planned chunk in the
+background, so the Dask workers convert chunk k+1 while the upload threads send chunk k. The DAG is
+unchanged: a ProcessBatch task is still complete only when its markers exist, and it waits for the
+read-ahead of its batches (or redoes whatever the read-ahead could not do, reporting the error).
 """
 
 from __future__ import annotations
@@ -10,21 +16,23 @@ import ctypes
 import json
 import logging
 import multiprocessing
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from reader.format import TOUCHED_NAME, SessionManifest, committed_batches, write_atomic
 from uploader.convert import digests, process_batch, stats_path
-from uploader.errors import BatchError, IntegrityError, Stopped, UploaderError
+from uploader.errors import BatchError, Stopped, UploaderError
 from uploader.manifest import batch_entry, session_document
 from uploader.s3 import S3Store
 from uploader.settings import Settings
 from uploader.state import object_key, read_json, staging_dir, stem, uploaded_path
+from uploader.upload import Job, Outcome, Sender, client_key, group_size, job_for, send_group
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +56,16 @@ class Pipeline:
         self._store = store
         self._store_lock = threading.Lock()
         self._procs: ProcessPoolExecutor | None = None
-        self._threads: ThreadPoolExecutor | None = None
+        self._senders: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+        self._local_sender: Sender | None = None
+        self._listed: dict[Path, dict[str, dict[str, Any]] | None] = {}
+        self._background: ThreadPoolExecutor | None = None  # runs the read-ahead Dask call
+        self.read_ahead = True
+        self._planned: list[Path] = []  # the running pass's batches, in plan order
+        self._cursor = 0  # planned batches before this one were handed to Dask already
+        self._claimed: set[Path] = set()
+        self._ahead: tuple[Future[list[dict[str, Any]]], set[Path]] | None = None
+        self._stats_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self.progress: Any = None
         # Called after each piece of real progress (a Dask call done, an upload verified): the service sends
         # WATCHDOG=1 from it, so long passes keep the watchdog fed and a hung request starves it.
@@ -86,9 +103,13 @@ class Pipeline:
 
     def close(self) -> None:
         """Shut the pools down (in-flight work finishes first)."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-            self._threads = None
+        self.end_pass()
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+            self._background = None
+        if self._senders is not None:
+            self._senders.shutdown(wait=True, cancel_futures=True)
+            self._senders = None
         if self._procs is not None:
             self._procs.shutdown(wait=True, cancel_futures=True)
             self._procs = None
@@ -100,24 +121,59 @@ class Pipeline:
 
     # --- processing ---------------------------------------------------------------------------------
 
-    def process(self, batches: list[Path]) -> None:
-        """Validate, describe and convert batches in one Dask call over the process pool."""
-        import dask.bag as db
+    def begin_pass(self, batches: list[Path]) -> None:
+        """Remember the pass's batches (plan order): the read-ahead takes the next ones from here."""
+        self.end_pass()
+        self._planned, self._cursor, self._claimed = list(batches), 0, set()
 
+    def end_pass(self) -> None:
+        """Wait for a read-ahead still running (its results are on disk) and forget the plan."""
+        if self._ahead is not None:
+            self._collect_ahead()
+        self._planned, self._cursor, self._claimed = [], 0, set()
+        self._stats_cache.clear()
+        self._listed.clear()
+
+    def stats(self, batch: Path) -> dict[str, Any] | None:
+        """The batch's processed marker (parsed once per version of the file), or None."""
+        path = stats_path(staging_dir(batch.parent), stem(batch))
+        try:
+            st = path.stat()
+        except OSError:
+            self._stats_cache.pop(path, None)
+            return None
+        version = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._stats_cache.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        info = read_json(path)
+        if info is not None:
+            self._stats_cache[path] = (version, info)
+        return info
+
+    def processed(self, batch: Path) -> bool:
+        """The batch has a stats marker for the configured format (or its raw fallback) and its object file."""
+        info = self.stats(batch)
+        if info is None or "object_file" not in info:
+            return False
+        fmt_ok = info.get("format") == self.settings.upload_format or not info.get("valid", True)
+        return fmt_ok and Path(info["object_file"]).exists()
+
+    def process(self, batches: list[Path]) -> None:
+        """Validate, describe and convert those of the batches not yet processed, in one Dask call."""
         self.check_stop()
-        fmt = self.settings.upload_format
-        args = [(str(b), fmt, str(staging_dir(b.parent))) for b in batches]
-        nparts = max(1, min(len(args), self.settings.workers * 2))
         started = time.perf_counter()
-        results = (
-            db.from_sequence(args, npartitions=nparts)
-            .starmap(process_batch)
-            .compute(scheduler="processes", pool=self._pool())
-        )
+        if self._ahead is not None and (self._ahead[0].done() or not self._ahead[1].isdisjoint(batches)):
+            self._collect_ahead()  # finished, or holding some of these: let it finish them
+        batches = [b for b in batches if not self.processed(b)]
+        self._claimed.update(batches)
+        results = self._compute(batches) if batches else []
         self.heartbeat()
-        self.timing["process_calls"] += 1
-        self.timing["process_batches"] += len(batches)
+        if batches:
+            self.timing["process_calls"] += 1
+            self.timing["process_batches"] += len(batches)
         self.timing["process_wall"] += time.perf_counter() - started
+        self._start_read_ahead()
         failed = []
         for r in results:
             if "error" in r and "name" not in r:
@@ -128,96 +184,150 @@ class Pipeline:
                 log.error("%s: %s; uploading the original CSV as is", r["name"], r["error"])
         self._fail_if(failed)
 
+    def _compute(self, batches: list[Path]) -> list[dict[str, Any]]:
+        """One Dask bag over the process pool: process_batch for each batch."""
+        import dask.bag as db
+
+        fmt = self.settings.upload_format
+        args = [(str(b), fmt, str(staging_dir(b.parent))) for b in batches]
+        nparts = max(1, min(len(args), self.settings.workers * 2))
+        return list(
+            db.from_sequence(args, npartitions=nparts)
+            .starmap(process_batch)
+            .compute(scheduler="processes", pool=self._pool())
+        )
+
+    def _start_read_ahead(self) -> None:
+        """Start processing the next planned chunk in the background (one read-ahead at a time)."""
+        if not self.read_ahead or self._ahead is not None or self.stop.is_set():
+            return
+        chunk: list[Path] = []
+        while self._cursor < len(self._planned) and len(chunk) < self.settings.chunk:
+            b = self._planned[self._cursor]
+            self._cursor += 1
+            if b not in self._claimed and not self.processed(b):
+                chunk.append(b)
+        if not chunk:
+            return
+        if self._background is None:
+            self._background = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
+        self._claimed.update(chunk)
+        self._ahead = (self._background.submit(self._compute, chunk), set(chunk))
+
+    def _collect_ahead(self) -> None:
+        """Wait for the read-ahead; failures are left for the batch's own ProcessBatch to redo and report."""
+        assert self._ahead is not None
+        future, _ = self._ahead
+        self._ahead = None
+        try:
+            results = future.result()
+        except Exception as err:  # noqa: BLE001 - e.g. a broken pool: the synchronous path retries and reports
+            log.debug("read-ahead failed (%s); its batches are processed again", err)
+            return
+        self.timing["process_work"] += sum(r.get("seconds", 0.0) for r in results if "name" in r)
+
     # --- uploading ----------------------------------------------------------------------------------
 
-    def upload_one(self, batch: Path, listing: dict[str, dict[str, Any]] | None = None) -> int:
-        """Upload one processed batch (unless already there), verify it, record it; returns its size."""
-        info = read_json(stats_path(staging_dir(batch.parent), stem(batch)))
-        if info is None:
-            raise BatchError(f"{batch}: not processed")
-        s = self.settings
-        key = object_key(s.prefix, s.box_id, batch.parent, f"{stem(batch)}.{info['format']}")
-        source = Path(info["object_file"])
-        try:
-            uploaded, head = self.store.put_verified(
-                key,
-                source,
-                info["object_size"],
-                info["object_sha256"],
-                info["object_md5"],
-                info["content_type"],
-                {"source-sha256": info["sha256"], "box": s.box_id},
-                listing,
-            )
-        except IntegrityError:
-            # The bytes on disk no longer match what was processed (e.g. a staged file lost in a power cut):
-            # forget the processing so the next pass redoes it from the committed batch.
-            stats_path(staging_dir(batch.parent), stem(batch)).unlink(missing_ok=True)
-            raise
-        state = {
-            "name": batch.name,
-            "key": key,
-            "format": info["format"],
-            "object_size": info["object_size"],
-            "object_sha256": info["object_sha256"],
-            "etag": str(head.get("ETag", "")).strip('"'),
-            "verified_at": time.time(),
-            "put": uploaded,
-        }
-        # Not fsynced: if a power cut loses this marker, the listing/HEAD before the next PUT finds the
-        # verified object and skips it. Only .touched (which allows deletion) is written durably.
-        write_atomic(uploaded_path(batch), json.dumps(state, sort_keys=True).encode(), durable=False)
-        if source.parent == staging_dir(batch.parent):
-            source.unlink(missing_ok=True)
-        if uploaded:
-            self.uploaded += 1
-            self.uploaded_bytes += info["size"]
-        else:
-            self.skipped += 1
-        self.last_upload = time.time()
-        return int(info["size"])
+    def _sender_pool(self) -> ProcessPoolExecutor | ThreadPoolExecutor:
+        """Where upload groups run: spawned sender processes, or threads of the daemon (upload_processes=0)."""
+        if self._senders is None:
+            if self.settings.upload_processes:
+                self._senders = ProcessPoolExecutor(
+                    max_workers=self.settings.upload_processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_init,
+                )
+            else:
+                self._senders = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="upload")
+        return self._senders
+
+    def _submit(self, group: list[Job]) -> Future[list[Outcome]]:
+        """Hand one group to a sender."""
+        pool = self._sender_pool()
+        if isinstance(pool, ProcessPoolExecutor):
+            return pool.submit(send_group, self.settings, group)
+        if self._local_sender is None or client_key(self._local_sender.settings) != client_key(self.settings):
+            self._local_sender = Sender(self.settings, 1)
+        self._local_sender.settings = self.settings
+        return pool.submit(self._local_sender.run, group)
 
     def upload_many(self, batches: list[Path]) -> None:
         """Upload batches concurrently; on stop, queued uploads are dropped and in-flight ones finish."""
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="upload")
         self.check_stop()
         started = time.perf_counter()
         listings = self._listings(batches)
-        pending: dict[Future[int], Path] = {
-            self._threads.submit(self.upload_one, b, listings.get(b.parent)): b for b in batches
-        }
         failed: list[UploaderError] = []
+        jobs = []
+        for b in batches:
+            info = self.stats(b)
+            if info is None:
+                failed.append(BatchError(f"{b}: not processed"))
+            else:
+                jobs.append(job_for(self.settings, b, info, listings.get(b.parent)))
+        size = group_size(self.settings, len(jobs))
+        finished: queue.SimpleQueue[Future[list[Outcome]]] = queue.SimpleQueue()
+        pending: dict[Future[list[Outcome]], list[Job]] = {}
+        for i in range(0, len(jobs), size):
+            future = self._submit(jobs[i : i + size])
+            pending[future] = jobs[i : i + size]
+            future.add_done_callback(finished.put)
         while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            try:
+                future = finished.get(timeout=0.2)
+            except queue.Empty:
+                future = None
             if self.stop.is_set():
                 for f in pending:
-                    f.cancel()
-            for f in done:
-                batch = pending.pop(f)
-                try:
-                    size = f.result()
-                except UploaderError as err:
-                    failed.append(err)
-                except OSError as err:
-                    failed.append(BatchError(f"{batch}: {err}"))
-                else:
-                    self.heartbeat()
-                    if self.progress is not None:
-                        self.progress.update(size)
-            for f in [f for f in pending if f.cancelled()]:
-                pending.pop(f)
-                failed.append(Stopped("stop requested"))
+                    f.cancel()  # a cancelled future also arrives through the queue
+            group = pending.pop(future, None) if future is not None else None
+            if future is None or group is None:
+                continue
+            if future.cancelled():
+                failed.extend(Stopped("stop requested") for _ in group)
+                continue
+            try:
+                outcomes = future.result()
+            except Exception as err:  # noqa: BLE001 - a sender process died (BrokenProcessPool) or similar
+                failed.extend(BatchError(f"{j.batch}: upload worker failed: {err!r}") for j in group)
+                self._reset_senders()
+                continue
+            for outcome in outcomes:
+                self._record(outcome, failed)
         self.timing["upload_wall"] += time.perf_counter() - started
         self._fail_if(failed)
 
+    def _record(self, outcome: Outcome, failed: list[UploaderError]) -> None:
+        """Count one batch's outcome, feed the watchdog and the progress bar."""
+        if outcome.error is not None:
+            err = outcome.error
+            failed.append(err if isinstance(err, UploaderError) else BatchError(f"{outcome.batch}: {err}"))
+            return
+        if outcome.uploaded:
+            self.uploaded += 1
+            self.uploaded_bytes += outcome.size
+        else:
+            self.skipped += 1
+        self.last_upload = time.time()
+        self.heartbeat()
+        if self.progress is not None:
+            self.progress.update(outcome.size)
+
+    def _reset_senders(self) -> None:
+        """Drop a broken sender pool; the next upload starts a fresh one."""
+        if self._senders is not None:
+            self._senders.shutdown(wait=False, cancel_futures=True)
+            self._senders = None
+
     def _listings(self, batches: list[Path]) -> dict[Path, dict[str, dict[str, Any]] | None]:
-        """One listing per session folder instead of a HEAD per batch before its PUT."""
+        """One listing per session folder and pass, instead of a HEAD per batch before its PUT.
+
+        Keys uploaded later in the same pass are missing from it, but those batches have their markers
+        and are not uploaded again.
+        """
         s = self.settings
-        out: dict[Path, dict[str, dict[str, Any]] | None] = {}
-        for sdir in {b.parent for b in batches}:
-            out[sdir] = self.store.listing(object_key(s.prefix, s.box_id, sdir, "") + "/")
-        return out
+        for sdir in {b.parent for b in batches} - self._listed.keys():
+            self._listed[sdir] = self.store.listing(object_key(s.prefix, s.box_id, sdir, "") + "/")
+        return self._listed
 
     # --- publishing ---------------------------------------------------------------------------------
 
@@ -229,7 +339,7 @@ class Pipeline:
             raise BatchError(f"{session_dir}: session still open")
         entries = []
         for b in committed_batches(session_dir):
-            stats = read_json(stats_path(staging_dir(session_dir), stem(b)))
+            stats = self.stats(b)
             done = read_json(uploaded_path(b))
             if stats is None or done is None:
                 raise BatchError(f"{session_dir}: {b.name} not uploaded yet")

@@ -36,6 +36,7 @@ class Settings:
     fatal_retry: float = 300.0
     concurrency: int = 4
     workers: int = 2
+    upload_processes: int = 2
     chunk: int = 64
     max_batches: int = 512
     connect_timeout: float = 5.0
@@ -97,6 +98,7 @@ _FIELDS: list[tuple[str, str | None, str, object]] = [
     ("fatal_retry", "SENSOR_UPLOAD_FATAL_RETRY", "--fatal-retry", float),
     ("concurrency", "SENSOR_UPLOAD_CONCURRENCY", "--concurrency", int),
     ("workers", "SENSOR_UPLOAD_WORKERS", "--workers", int),
+    ("upload_processes", "SENSOR_UPLOAD_PROCESSES", "--upload-processes", int),
     ("chunk", "SENSOR_UPLOAD_CHUNK", "--chunk", int),
     ("max_batches", "SENSOR_UPLOAD_MAX_BATCHES", "--max-batches", int),
     ("connect_timeout", "SENSOR_S3_CONNECT_TIMEOUT", "--connect-timeout", float),
@@ -173,6 +175,8 @@ def validate(s: Settings) -> Settings:
     for name in ("concurrency", "workers", "chunk", "max_batches", "max_attempts"):
         if getattr(s, name) < 1:
             raise SettingsError(f"{_names(name)}: must be >= 1 (got {getattr(s, name)})")
+    if s.upload_processes < 0:
+        raise SettingsError(f"{_names('upload_processes')}: must be >= 0 (got {s.upload_processes})")
     if not 0 < s.quota_low < s.quota_high <= 100:
         raise SettingsError(
             f"quota watermarks: need 0 < low ({s.quota_low}) < high ({s.quota_high}) <= 100 "
@@ -214,8 +218,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "interval": "seconds between passes when idle (default 10)",
         "backoff_max": "cap of the exponential backoff during an outage, seconds (default 300)",
         "fatal_retry": "retry delay after bad credentials / missing bucket, seconds (default 300)",
-        "concurrency": "concurrent uploads (default 4)",
+        "concurrency": "concurrent uploads in all (default 4)",
         "workers": "Dask worker processes for validate/stats/convert (default 2)",
+        "upload_processes": "processes the uploads are spread over (default 2; 0 = threads of the daemon)",
         "chunk": "batches per Luigi task batch and Dask call (default 64)",
         "max_batches": "at most this many batches per pass (default 512)",
         "connect_timeout": "S3 connect timeout, seconds (default 5)",

@@ -1,9 +1,11 @@
 """The Luigi DAG of one pass: ProcessBatch → UploadBatch → PublishSession, run by the local scheduler.
 
-Each task is complete when its output marker exists (see uploader/state.py), so a rerun after a crash
-repeats nothing already done. ProcessBatch and UploadBatch are *batchable*: Luigi's scheduler merges
-pending tasks of one family into a single run (up to ``Settings.chunk``), so one Dask call processes
-many batches and one thread pool uploads them concurrently, keeping the per-batch overhead small.
+The pass's batches are cut into chunks of ``Settings.chunk`` (oldest first); each chunk is one
+ProcessBatch (one Dask call) and one UploadBatch (one round of concurrent uploads). A task is complete
+when the output marker of *every* batch in it exists (see uploader/state.py) and its run skips the
+batches already done, so a rerun after a crash repeats nothing. A PublishSession requires the chunks
+holding its session's batches (plus one task over those uploaded by earlier passes, already complete).
+Few, chunk-sized tasks keep Luigi's scheduling cost per batch well under a millisecond.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,9 @@ with warnings.catch_warnings():
     import luigi
 
 from reader.format import committed_batches, is_touched
-from uploader.convert import stats_path
 from uploader.errors import UploaderError
 from uploader.pipeline import Pipeline
-from uploader.state import Plan, read_json, staging_dir, stem, uploaded_path
+from uploader.state import Plan, uploaded_path
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,6 @@ def active() -> Pipeline:
     if _ACTIVE is None:
         raise RuntimeError("no upload pass is running")
     return _ACTIVE
-
-
-def _concat(values: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
-    """Luigi batch method: merge the batch lists of several tasks into one."""
-    return tuple(p for v in values for p in v)
 
 
 class _MarkerTarget(luigi.Target):
@@ -60,6 +55,15 @@ class _MarkerTarget(luigi.Target):
 class _PipelineTask(luigi.Task):
     """Base of our tasks: failures are also recorded on the pipeline, for the pass result."""
 
+    @classmethod
+    def get_params(cls) -> list[tuple[str, luigi.Parameter]]:
+        """Luigi's parameter list, computed once per class (Luigi walks ``dir(cls)`` on every call)."""
+        cached = cls.__dict__.get("_params_cache")
+        if cached is None:
+            cached = super().get_params()
+            cls._params_cache = cached
+        return list(cached)
+
     def on_failure(self, exception: BaseException) -> str:
         """Record our own errors (once) and let Luigi report the rest."""
         errors = active().errors
@@ -69,39 +73,27 @@ class _PipelineTask(luigi.Task):
 
 
 class ProcessBatch(_PipelineTask):
-    """Validate, describe and convert batches (one Dask call for the whole Luigi batch)."""
+    """Validate, describe and convert a chunk of batches (one Dask call)."""
 
-    batches = luigi.ListParameter(batch_method=_concat)
-
-    @property
-    def max_batch_size(self) -> int:  # read by Luigi when registering the batcher
-        """How many batches Luigi may merge into one run."""
-        return active().settings.chunk
+    batches = luigi.ListParameter()
 
     def output(self) -> list[luigi.Target]:
         """Each batch's stats marker, for the configured format, with its object file present."""
-        return [_MarkerTarget(Path(b), _processed) for b in self.batches]
+        return [_MarkerTarget(Path(b), active().processed) for b in self.batches]
 
     def run(self) -> None:
-        """Process the batches not yet processed."""
-        todo = [Path(b) for b in self.batches if not _processed(Path(b))]
-        if todo:
-            active().process(todo)
+        """Process the batches not yet processed (none left still moves the read-ahead on)."""
+        active().process([Path(b) for b in self.batches])
 
 
 class UploadBatch(_PipelineTask):
-    """Upload processed batches concurrently and verify each by HEAD."""
+    """Upload a chunk of processed batches concurrently and verify each by HEAD."""
 
-    batches = luigi.ListParameter(batch_method=_concat)
+    batches = luigi.ListParameter()
 
-    @property
-    def max_batch_size(self) -> int:
-        """How many batches Luigi may merge into one run."""
-        return active().settings.chunk
-
-    def requires(self) -> list[luigi.Task]:
+    def requires(self) -> luigi.Task:
         """The processing of the same batches."""
-        return [ProcessBatch(batches=(b,)) for b in self.batches]
+        return ProcessBatch(batches=self.batches)
 
     def output(self) -> list[luigi.Target]:
         """Each batch's verified-upload marker."""
@@ -118,11 +110,13 @@ class PublishSession(_PipelineTask):
     """Upload a closed session's manifest once all its batches are verified, then mark it touched."""
 
     session = luigi.Parameter()
-    batches = luigi.ListParameter()
+    chunks = luigi.ListParameter()  # the pass's chunks holding batches of this session
+    earlier = luigi.ListParameter(default=())  # its batches uploaded by earlier passes
 
     def requires(self) -> list[luigi.Task]:
         """Every committed batch of the session, uploaded."""
-        return [UploadBatch(batches=(b,)) for b in self.batches]
+        tasks = [UploadBatch(batches=c) for c in self.chunks]
+        return tasks + [UploadBatch(batches=self.earlier)] if self.earlier else tasks
 
     def output(self) -> luigi.Target:
         """The session's .touched marker."""
@@ -131,15 +125,6 @@ class PublishSession(_PipelineTask):
     def run(self) -> None:
         """Publish."""
         active().publish(Path(self.session))
-
-
-def _processed(batch: Path) -> bool:
-    """The batch has a stats marker for the configured format (or its raw fallback) and its object file."""
-    info = read_json(stats_path(staging_dir(batch.parent), stem(batch)))
-    if info is None or "object_file" not in info:
-        return False
-    fmt_ok = info.get("format") == active().settings.upload_format or not info.get("valid", True)
-    return fmt_ok and Path(info["object_file"]).exists()
 
 
 @dataclasses.dataclass
@@ -182,15 +167,20 @@ def run_pass(pipeline: Pipeline, plan: Plan) -> PassResult:
     started = time.perf_counter()
     pipeline.errors.clear()
     before = (pipeline.uploaded, pipeline.uploaded_bytes, pipeline.skipped)
-    roots: list[luigi.Task] = [UploadBatch(batches=(str(b),)) for b in plan.batches]
+    size = pipeline.settings.chunk
+    chunks = [tuple(str(b) for b in plan.batches[i : i + size]) for i in range(0, len(plan.batches), size)]
+    roots: list[luigi.Task] = [UploadBatch(batches=c) for c in chunks]
     for sdir in plan.publish:
-        roots.append(
-            PublishSession(session=str(sdir), batches=tuple(str(b) for b in committed_batches(sdir)))
-        )
+        mine = {str(b) for b in committed_batches(sdir)}
+        held = tuple(c for c in chunks if not mine.isdisjoint(c))
+        earlier = tuple(sorted(mine.difference(*held)))
+        roots.append(PublishSession(session=str(sdir), chunks=held, earlier=earlier))
     _ACTIVE = pipeline
+    pipeline.begin_pass(plan.batches)
     try:
         result = luigi.build(roots, local_scheduler=True, detailed_summary=True, workers=1) if roots else None
     finally:
+        pipeline.end_pass()
         _ACTIVE = None
     status = result.status.name if result is not None else "NOTHING_TO_DO"
     succeeded = (luigi.LuigiStatusCode.SUCCESS, luigi.LuigiStatusCode.SUCCESS_WITH_RETRY)

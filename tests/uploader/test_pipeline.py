@@ -51,14 +51,15 @@ def run_once(settings: Settings) -> Service:
     return service
 
 
+@pytest.mark.parametrize("senders", [2, 0], ids=["sender-processes", "daemon-threads"])
 def test_backlog_uploaded_exactly_once_with_matching_checksums(
-    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None, senders: int
 ) -> None:
     data = tmp_path / "data"
     s1 = make_session(data, "devA", T0, batches=3, rows=300, channels=3)
     s2 = make_session(data, "devB", T0 + timedelta(hours=1), batches=2, rows=250, channels=2, seq=False)
     (s1 / "batch-000004.csv.part").write_bytes(b"host_time,seq,ch1\n2026-")  # a writer's temp file
-    settings = settings_for(s3_server, s3_bucket, data)
+    settings = settings_for(s3_server, s3_bucket, data, upload_processes=senders, chunk=2)
     run_once(settings)
 
     objects = s3_server.objects(s3_bucket)
@@ -184,3 +185,26 @@ def test_corrupted_staged_object_is_refused_by_content_md5_and_redone(
     got = pq.read_table(io.BytesIO(obj)).to_pandas().set_index("host_time")
     assert (got.to_numpy() == read_batch_frame(committed_batches(sdir)[0]).to_numpy()).all()
     assert is_touched(sdir)
+
+
+@pytest.mark.parametrize("read_ahead", [True, False])
+def test_read_ahead_processes_the_next_chunk_while_one_uploads(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None, read_ahead: bool
+) -> None:
+    data = tmp_path / "data"
+    sdir = make_session(data, "dev1", T0, batches=7, rows=60)
+    settings = settings_for(s3_server, s3_bucket, data, chunk=2, workers=2)
+    pipeline = Pipeline(settings, threading.Event())
+    pipeline.read_ahead = read_ahead
+    assert Service(settings, threading.Event(), pipeline=pipeline).run() == 0
+    # 4 chunks: with read-ahead only the first is processed on Luigi's own time; every later chunk was
+    # handed to Dask while the previous one uploaded.
+    assert pipeline.timing["process_calls"] == (1 if read_ahead else 4)
+    assert pipeline.timing["process_batches"] == (2 if read_ahead else 7)
+    keys = {k for k in s3_server.objects(s3_bucket) if k.endswith(".parquet")}
+    assert keys == {
+        f"lab/box1/dev1/{sdir.name}/{b.name.removesuffix('.csv')}.parquet" for b in committed_batches(sdir)
+    }
+    assert pipeline.uploaded == 7 and is_touched(sdir)
+    doc = json.loads(s3_server.objects(s3_bucket)[f"lab/box1/dev1/{sdir.name}/session.json"].read_bytes())
+    assert [b["rows"] for b in doc["batches"]] == [60] * 7

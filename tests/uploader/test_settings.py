@@ -52,6 +52,10 @@ def test_environment_with_cli_overrides(tmp_path: Path) -> None:
             ["--data-dir", "/tmp", "--bucket", "ok-b", "--concurrency", "0"],
             "SENSOR_UPLOAD_CONCURRENCY: must be >= 1",
         ),
+        (
+            ["--data-dir", "/tmp", "--bucket", "ok-b", "--upload-processes", "-1"],
+            "--upload-processes / SENSOR_UPLOAD_PROCESSES: must be >= 0",
+        ),
     ],
 )
 def test_invalid_settings_are_explained(argv: list[str], message: str) -> None:
