@@ -22,6 +22,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench.link import Link
 from reader.format import committed_batches
 from tests.fixtures.s3 import S3Server, free_port, rclone_binary
 from tests.uploader.sessions import T0, make_session
@@ -32,13 +33,15 @@ from uploader.state import plan, scan
 from uploader.tasks import run_pass
 
 
-def rclone_copy(server: S3Server, src: Path, bucket: str, transfers: int, prefix: str) -> float:
+def rclone_copy(
+    server: S3Server, src: Path, bucket: str, transfers: int, prefix: str, endpoint: str | None = None
+) -> float:
     """Seconds for ``rclone copy`` of the batch files to the server (env-configured remote)."""
     env = {
         **os.environ,
         "RCLONE_CONFIG_BENCH_TYPE": "s3",
         "RCLONE_CONFIG_BENCH_PROVIDER": "Rclone",
-        "RCLONE_CONFIG_BENCH_ENDPOINT": server.endpoint_url,
+        "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint or server.endpoint_url,
         "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": server.access_key,
         "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": server.secret_key,
         "RCLONE_CONFIG_BENCH_REGION": "us-east-1",
@@ -128,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--chunk", type=int, default=Settings.chunk, help="batches per Luigi task (uploader --chunk)"
     )
+    ap.add_argument(
+        "--link-mbit", type=float, default=100.0, help="also compare over an uplink of this rate (0: skip)"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the best of each is shown")
     args = ap.parse_args(argv)
     rows = int(args.seconds * 1000)
@@ -162,12 +168,12 @@ def main(argv: list[str] | None = None) -> None:
                 shutil.copytree(gen, base / name)
                 return base / name
 
-            def settings(data: Path, fmt: str, prefix: str) -> Settings:
+            def settings(data: Path, fmt: str, prefix: str, endpoint: str | None = None) -> Settings:
                 return validate(
                     Settings(
                         data_dir=data,
                         bucket=bucket,
-                        endpoint_url=server.endpoint_url,
+                        endpoint_url=endpoint or server.endpoint_url,
                         box_id="bench",
                         prefix=prefix,
                         upload_format=fmt,
@@ -232,6 +238,25 @@ def main(argv: list[str] | None = None) -> None:
             rerun = time.perf_counter() - t1
             serial = serial_work(batches, "parquet", base / "scratch")
             pipeline.close()
+
+            # The same, over a paced link shared by all connections (a lab's uplink): one round each.
+            linked: dict[str, float] = {}
+            if args.link_mbit > 0:
+                print(f"over a {args.link_mbit:g} Mbit/s link ...", flush=True)
+                with Link(server.port, args.link_mbit) as link:
+                    via = f"http://127.0.0.1:{link.port}"
+                    warm2 = base / "warm-link"
+                    make_session(warm2, "w", T0 - timedelta(days=1), batches=2 * args.concurrency, rows=100)
+                    slow = Pipeline(settings(warm2, "csv", "warm-link", via), threading.Event())
+                    uploader_pass(slow, warm2)
+                    started = time.perf_counter()
+                    rclone_copy(server, sdir, bucket, args.concurrency, "rclone-link", via)
+                    linked["rclone"] = time.perf_counter() - started
+                    for fmt in ("csv", "parquet"):
+                        data = fresh(f"data-link-{fmt}")
+                        slow.settings = settings(data, fmt, f"uploader-link-{fmt}", via)
+                        linked[fmt] = uploader_pass(slow, data)[0]
+                    slow.close()
         finally:
             server.stop()
 
@@ -284,6 +309,19 @@ def main(argv: list[str] | None = None) -> None:
         "(processing of chunk k+1 overlaps the upload of chunk k)"
     )
     print(f"  rerun with everything done: {rerun / n * 1e3:.2f} ms per batch")
+    if linked:
+        print()
+        print(
+            f"Over a {args.link_mbit:g} Mbit/s uplink shared by all connections (proxy paces client -> server):"
+        )
+        print(f"{'run':52s} {'seconds':>8s} {'MB/s':>7s} {'vs rclone':>10s}")
+        for label, key in (
+            ("rclone copy (same CSV files)", "rclone"),
+            ("uploader whole pass, csv (same bytes)", "csv"),
+            ("uploader whole pass, parquet (fewer bytes)", "parquet"),
+        ):
+            secs = linked[key]
+            print(f"{label:52s} {secs:8.2f} {mb / secs:7.1f} {linked['rclone'] / secs:10.2f}")
 
 
 if __name__ == "__main__":

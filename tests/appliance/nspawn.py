@@ -6,11 +6,11 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -117,7 +117,17 @@ class Container:
 
 
 def workdir() -> Path:
-    """A fresh folder for one container, outside the repository."""
+    """A fresh folder for one container, outside the repository.
+
+    Its name becomes the machine name, which allows only letters, digits and ``-``: mkdtemp's random
+    suffix may hold ``_``, so the name is made here.
+    """
     base = Path("/var/tmp/sensor-box-test")
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="box-", dir=base))
+    while True:
+        path = base / f"box-{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return path
