@@ -92,6 +92,11 @@ def cpu_seconds(root: int, skip: int | None = None) -> float:
     return sum(t for pid, t in used.items() if inside(pid))
 
 
+def settle() -> None:
+    """Flush dirty pages (fresh copies, objects of the previous run) so no run pays another's write-back."""
+    os.sync()
+
+
 def children_cpu() -> float:
     """CPU seconds of this process's reaped children (the rclone client)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -165,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
             total = sum(b.stat().st_size for b in batches)
 
             def fresh(name: str) -> Path:
+                """A copy of the generated data dir, written back to disk before anything is timed."""
                 shutil.copytree(gen, base / name)
+                settle()
                 return base / name
 
             def settings(data: Path, fmt: str, prefix: str, endpoint: str | None = None) -> Settings:
@@ -203,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                     best[name], cpu[name] = (wall, timing), used
 
             for r in range(args.repeat):
+                settle()
                 c0, s0 = children_cpu(), cpu_seconds(srv)
                 started = time.perf_counter()
                 rclone_copy(server, sdir, bucket, args.concurrency, f"rclone-{r}")
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                 data = fresh(f"data-up-{r}")
                 pipeline.settings = settings(data, "csv", f"uploader-up-{r}")
                 pipeline.process(committed_batches(data / "dev1" / sdir.name))
+                settle()
                 c0, s0 = cpu_seconds(me, skip=srv), cpu_seconds(srv)
                 wall, t = uploader_pass(pipeline, data)
                 keep("upload", wall, t, (cpu_seconds(me, skip=srv) - c0, cpu_seconds(srv) - s0))
@@ -221,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
                 for fmt in ("csv", "parquet"):
                     data = fresh(f"data-{fmt}-{r}")
                     pipeline.settings = settings(data, fmt, f"uploader-{fmt}-{r}")
+                    settle()
                     c0, s0 = cpu_seconds(me, skip=srv), cpu_seconds(srv)
                     wall, t = uploader_pass(pipeline, data)
                     keep(fmt, wall, t, (cpu_seconds(me, skip=srv) - c0, cpu_seconds(srv) - s0))
@@ -249,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
                     make_session(warm2, "w", T0 - timedelta(days=1), batches=2 * args.concurrency, rows=100)
                     slow = Pipeline(settings(warm2, "csv", "warm-link", via), threading.Event())
                     uploader_pass(slow, warm2)
+                    settle()
                     started = time.perf_counter()
                     rclone_copy(server, sdir, bucket, args.concurrency, "rclone-link", via)
                     linked["rclone"] = time.perf_counter() - started

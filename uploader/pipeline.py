@@ -59,6 +59,7 @@ class Pipeline:
         self._senders: ProcessPoolExecutor | ThreadPoolExecutor | None = None
         self._local_sender: Sender | None = None
         self._listed: dict[Path, dict[str, dict[str, Any]] | None] = {}
+        self._marked: dict[Path, dict[str, Any]] = {}  # uploaded markers written in this pass
         self._background: ThreadPoolExecutor | None = None  # runs the read-ahead Dask call
         self.read_ahead = True
         self._planned: list[Path] = []  # the running pass's batches, in plan order
@@ -133,6 +134,7 @@ class Pipeline:
         self._planned, self._cursor, self._claimed = [], 0, set()
         self._stats_cache.clear()
         self._listed.clear()
+        self._marked.clear()
 
     def stats(self, batch: Path) -> dict[str, Any] | None:
         """The batch's processed marker (parsed once per version of the file), or None."""
@@ -302,6 +304,8 @@ class Pipeline:
             err = outcome.error
             failed.append(err if isinstance(err, UploaderError) else BatchError(f"{outcome.batch}: {err}"))
             return
+        if outcome.state is not None:
+            self._marked[Path(outcome.batch)] = outcome.state
         if outcome.uploaded:
             self.uploaded += 1
             self.uploaded_bytes += outcome.size
@@ -340,7 +344,7 @@ class Pipeline:
         entries = []
         for b in committed_batches(session_dir):
             stats = self.stats(b)
-            done = read_json(uploaded_path(b))
+            done = self._marked.get(b) or read_json(uploaded_path(b))
             if stats is None or done is None:
                 raise BatchError(f"{session_dir}: {b.name} not uploaded yet")
             entries.append(batch_entry(stats, done))

@@ -160,6 +160,19 @@ def _quiet_luigi() -> None:
         logger.addFilter(_KnownErrorFilter())
 
 
+def cut(batches: list[Path], chunk: int, first: int) -> list[tuple[str, ...]]:
+    """The pass's chunks, oldest first: a small first one, so uploading starts at once, then full ones.
+
+    While the first chunk uploads, the read-ahead already processes the next full chunk, and so on.
+    """
+    size = min(chunk, first)
+    out, i = [], 0
+    while i < len(batches):
+        out.append(tuple(str(b) for b in batches[i : i + size]))
+        i, size = i + size, chunk
+    return out
+
+
 def run_pass(pipeline: Pipeline, plan: Plan) -> PassResult:
     """Run one pass of the DAG over the planned batches and sessions with Luigi's local scheduler."""
     global _ACTIVE
@@ -167,8 +180,7 @@ def run_pass(pipeline: Pipeline, plan: Plan) -> PassResult:
     started = time.perf_counter()
     pipeline.errors.clear()
     before = (pipeline.uploaded, pipeline.uploaded_bytes, pipeline.skipped)
-    size = pipeline.settings.chunk
-    chunks = [tuple(str(b) for b in plan.batches[i : i + size]) for i in range(0, len(plan.batches), size)]
+    chunks = cut(plan.batches, pipeline.settings.chunk, 2 * pipeline.settings.concurrency)
     roots: list[luigi.Task] = [UploadBatch(batches=c) for c in chunks]
     for sdir in plan.publish:
         mine = {str(b) for b in committed_batches(sdir)}

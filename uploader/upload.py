@@ -43,6 +43,7 @@ class Outcome:
     size: int = 0
     uploaded: bool = False
     error: Exception | None = None
+    state: dict[str, Any] | None = None  # what the batch's uploaded marker now says
 
 
 def job_for(settings: Settings, batch: Path, info: dict[str, Any], listing: dict[str, Any] | None) -> Job:
@@ -97,7 +98,7 @@ def upload_batch(store: S3Store, settings: Settings, job: Job) -> Outcome:
         return Outcome(job.batch, error=err)
     except (UploaderError, OSError) as err:
         return Outcome(job.batch, error=err)
-    return Outcome(job.batch, int(info["size"]), uploaded)
+    return Outcome(job.batch, int(info["size"]), uploaded, state=state)
 
 
 class Sender:
