@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self._store = store
         self._store_lock = threading.Lock()
+        self._pool_lock = threading.Lock()  # the read-ahead thread uses the Dask pool too
         self._procs: ProcessPoolExecutor | None = None
         self._senders: ProcessPoolExecutor | ThreadPoolExecutor | None = None
         self._local_sender: Sender | None = None
@@ -94,6 +96,11 @@ class Pipeline:
 
     def _pool(self) -> ProcessPoolExecutor:
         """The Dask process pool (spawned workers: no fork of a threaded parent)."""
+        with self._pool_lock:
+            return self._new_pool() if self._procs is None else self._procs
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """Start the Dask process pool."""
         if self._procs is None:
             self._procs = ProcessPoolExecutor(
                 max_workers=self.settings.workers,
@@ -193,11 +200,20 @@ class Pipeline:
         fmt = self.settings.upload_format
         args = [(str(b), fmt, str(staging_dir(b.parent))) for b in batches]
         nparts = max(1, min(len(args), self.settings.workers * 2))
-        return list(
-            db.from_sequence(args, npartitions=nparts)
-            .starmap(process_batch)
-            .compute(scheduler="processes", pool=self._pool())
-        )
+        bag = db.from_sequence(args, npartitions=nparts).starmap(process_batch)
+        for attempt in (1, 2):
+            pool = self._pool()
+            try:
+                return list(bag.compute(scheduler="processes", pool=pool))
+            except BrokenProcessPool as err:  # a worker was killed (OOM killer, kill -9): start a fresh pool
+                with self._pool_lock:
+                    if self._procs is pool:
+                        self._procs = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                if attempt == 2:
+                    raise BatchError(f"Dask worker processes keep dying: {err}") from err
+                log.warning("a Dask worker process died; starting new ones")
+        raise AssertionError("unreachable")
 
     def _start_read_ahead(self) -> None:
         """Start processing the next planned chunk in the background (one read-ahead at a time)."""
@@ -244,10 +260,15 @@ class Pipeline:
         return self._senders
 
     def _submit(self, group: list[Job]) -> Future[list[Outcome]]:
-        """Hand one group to a sender."""
+        """Hand one group to a sender (a fresh sender pool if a sender process was killed)."""
         pool = self._sender_pool()
         if isinstance(pool, ProcessPoolExecutor):
-            return pool.submit(send_group, self.settings, group)
+            try:
+                return pool.submit(send_group, self.settings, group)
+            except BrokenProcessPool:
+                log.warning("a sender process died; starting new ones")
+                self._reset_senders()
+                return self._sender_pool().submit(send_group, self.settings, group)
         if self._local_sender is None or client_key(self._local_sender.settings) != client_key(self.settings):
             self._local_sender = Sender(self.settings, 1)
         self._local_sender.settings = self.settings

@@ -6,6 +6,9 @@ import gzip
 import hashlib
 import io
 import json
+import multiprocessing
+import os
+import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +22,8 @@ from tests.uploader.sessions import T0, add_batch, close_session, make_session
 from uploader.pipeline import Pipeline
 from uploader.service import Service
 from uploader.settings import Settings, validate
+from uploader.state import plan, scan
+from uploader.tasks import run_pass
 
 
 def settings_for(server: S3Server, bucket: str, data_dir: Path, **kw: object) -> Settings:
@@ -208,3 +213,26 @@ def test_read_ahead_processes_the_next_chunk_while_one_uploads(
     assert pipeline.uploaded == 7 and is_touched(sdir)
     doc = json.loads(s3_server.objects(s3_bucket)[f"lab/box1/dev1/{sdir.name}/session.json"].read_bytes())
     assert [b["rows"] for b in doc["batches"]] == [60] * 7
+
+
+def test_killed_worker_and_sender_processes_are_replaced(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None
+) -> None:
+    data = tmp_path / "data"
+    first = make_session(data, "dev1", T0, batches=2, rows=40)
+    pipeline = Pipeline(settings_for(s3_server, s3_bucket, data, workers=2, upload_processes=2))
+    try:
+        assert run_pass(pipeline, plan(scan(data), 100)).ok and is_touched(first)
+        children = multiprocessing.active_children()  # the Dask workers and the senders, kept between passes
+        assert len(children) >= 2  # at least one Dask worker and one sender (pools grow on demand)
+        for child in children:
+            os.kill(child.pid, signal.SIGKILL)  # as the OOM killer would
+            child.join(10)
+
+        second = make_session(data, "dev1", T0 + timedelta(hours=1), batches=3, rows=40)
+        result = run_pass(pipeline, plan(scan(data), 100))
+        assert result.ok and result.uploaded == 3 and is_touched(second)
+        assert len([k for k in s3_server.objects(s3_bucket) if k.endswith(".parquet")]) == 5
+        assert not {c.pid for c in multiprocessing.active_children()} & {c.pid for c in children}
+    finally:
+        pipeline.close()
