@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--link-mbit", type=float, default=100.0, help="also compare over an uplink of this rate (0: skip)"
     )
-    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the best of each is shown")
+    ap.add_argument("--repeat", type=int, default=5, help="interleaved rounds; the best of each is shown")
     args = ap.parse_args(argv)
     rows = int(args.seconds * 1000)
     me = os.getpid()
