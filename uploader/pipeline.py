@@ -33,7 +33,7 @@ from uploader.manifest import batch_entry, session_document
 from uploader.s3 import S3Store
 from uploader.settings import Settings
 from uploader.state import object_key, read_json, staging_dir, stem, uploaded_path
-from uploader.upload import Job, Outcome, Sender, client_key, group_size, job_for, send_group
+from uploader.upload import Job, Outcome, Sender, group_size, job_for, send_group, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ def _worker_init() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _spawn_pool(processes: int) -> ProcessPoolExecutor:
+    """A pool of spawned workers (no fork of a threaded parent) that ignore SIGTERM and die with us."""
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+    )
 
 
 class Pipeline:
@@ -95,19 +102,11 @@ class Pipeline:
             return self._store
 
     def _pool(self) -> ProcessPoolExecutor:
-        """The Dask process pool (spawned workers: no fork of a threaded parent)."""
+        """The Dask process pool."""
         with self._pool_lock:
-            return self._new_pool() if self._procs is None else self._procs
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        """Start the Dask process pool."""
-        if self._procs is None:
-            self._procs = ProcessPoolExecutor(
-                max_workers=self.settings.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-            )
-        return self._procs
+            if self._procs is None:
+                self._procs = _spawn_pool(self.settings.workers)
+            return self._procs
 
     def close(self) -> None:
         """Shut the pools down (in-flight work finishes first)."""
@@ -250,11 +249,7 @@ class Pipeline:
         """Where upload groups run: spawned sender processes, or threads of the daemon (upload_processes=0)."""
         if self._senders is None:
             if self.settings.upload_processes:
-                self._senders = ProcessPoolExecutor(
-                    max_workers=self.settings.upload_processes,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_worker_init,
-                )
+                self._senders = _spawn_pool(self.settings.upload_processes)
             else:
                 self._senders = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="upload")
         return self._senders
@@ -269,9 +264,7 @@ class Pipeline:
                 log.warning("a sender process died; starting new ones")
                 self._reset_senders()
                 return self._sender_pool().submit(send_group, self.settings, group)
-        if self._local_sender is None or client_key(self._local_sender.settings) != client_key(self.settings):
-            self._local_sender = Sender(self.settings, 1)
-        self._local_sender.settings = self.settings
+        self._local_sender = sender_for(self._local_sender, self.settings, threads=1)
         return pool.submit(self._local_sender.run, group)
 
     def upload_many(self, batches: list[Path]) -> None:

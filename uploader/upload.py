@@ -31,6 +31,7 @@ class Job:
     """One batch to upload: its processed stats and what the bucket listing said of its key."""
 
     batch: str
+    key: str
     info: dict[str, Any]
     listing: dict[str, dict[str, Any]] | None  # {key: entry}, {} = key absent, None = no listing
 
@@ -50,7 +51,7 @@ def job_for(settings: Settings, batch: Path, info: dict[str, Any], listing: dict
     """A job, carrying only the listing entry of the batch's own key."""
     key = batch_key(settings, batch, info)
     mine = None if listing is None else ({key: listing[key]} if key in listing else {})
-    return Job(str(batch), info, mine)
+    return Job(str(batch), key, info, mine)
 
 
 def batch_key(settings: Settings, batch: Path, info: dict[str, Any]) -> str:
@@ -60,8 +61,7 @@ def batch_key(settings: Settings, batch: Path, info: dict[str, Any]) -> str:
 
 def upload_batch(store: S3Store, settings: Settings, job: Job) -> Outcome:
     """Upload one processed batch (unless already there), verify it, write its marker; never raises."""
-    batch, info = Path(job.batch), job.info
-    key = batch_key(settings, batch, info)
+    batch, info, key = Path(job.batch), job.info, job.key
     source = Path(info["object_file"])
     try:
         # Batches are small: sending bytes spares botocore's "Expect: 100-continue" round trip per PUT.
@@ -156,7 +156,13 @@ _SENDER: Sender | None = None  # a sender process's one sender, built on its fir
 def send_group(settings: Settings, jobs: list[Job]) -> list[Outcome]:
     """Entry point of a sender process: upload a group of jobs with this process's sender."""
     global _SENDER
-    if _SENDER is None or client_key(_SENDER.settings) != client_key(settings):
-        _SENDER = Sender(settings, sender_threads(settings))
-    _SENDER.settings = settings  # key layout (prefix, box id) may differ; the client stays
+    _SENDER = sender_for(_SENDER, settings, sender_threads(settings))
     return _SENDER.run(jobs)
+
+
+def sender_for(current: Sender | None, settings: Settings, threads: int) -> Sender:
+    """The sender to use with these settings: the current one unless its boto3 client no longer fits."""
+    if current is None or client_key(current.settings) != client_key(settings):
+        return Sender(settings, threads)
+    current.settings = settings  # key layout (prefix, box id) may differ; the client stays
+    return current
