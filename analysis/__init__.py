@@ -9,16 +9,23 @@ Transformations live in ``analysis.transforms``, gaps in ``analysis.gaps``, stat
 alignment in ``analysis.align`` and figures in ``analysis.plots``.
 """
 
-from analysis.errors import (
-    AnalysisError,
-    BadData,
-    BadTimeRange,
-    S3Unreachable,
-    SourceNotFound,
-    UnknownChannel,
-)
-from analysis.loading import load, load_lazy, plan
-from analysis.settings import AnalysisSettings
+from importlib import import_module
+from typing import Any
+
+# Imported on first use, so that `sensor-analysis --help` is quick and a box without the analysis
+# extras (pandas, matplotlib, scipy) gets a clear message instead of an ImportError.
+_EXPORTS = {
+    "AnalysisError": "analysis.errors",
+    "AnalysisSettings": "analysis.settings",
+    "BadData": "analysis.errors",
+    "BadTimeRange": "analysis.errors",
+    "S3Unreachable": "analysis.errors",
+    "SourceNotFound": "analysis.errors",
+    "UnknownChannel": "analysis.errors",
+    "load": "analysis.loading",
+    "load_lazy": "analysis.loading",
+    "plan": "analysis.loading",
+}
 
 __all__ = [
     "AnalysisError",
@@ -32,3 +39,10 @@ __all__ = [
     "load_lazy",
     "plan",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -8,11 +8,18 @@ import os
 import sys
 from collections.abc import Callable
 
-from analysis import commands
-from analysis.align import METHODS
 from analysis.errors import AnalysisError
-from analysis.export import EXPORT_FORMATS
 from analysis.settings import ENV_SETTINGS, AnalysisSettings
+
+try:
+    from analysis import commands
+    from analysis.align import METHODS
+    from analysis.export import EXPORT_FORMATS
+except ModuleNotFoundError as err:  # the box installs no analysis extras: main() says so
+    MISSING_EXTRA: str | None = err.name
+    METHODS, EXPORT_FORMATS = ("start",), ("parquet",)
+else:
+    MISSING_EXTRA = None
 
 SOURCES = """\
 SRC is a session folder (DATA/<device>/<session>), a device folder (all its sessions), a data directory
@@ -116,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--gap-threshold", type=float, help="time gap threshold in seconds (default 5 periods)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=commands.cmd_summary)
+    p.set_defaults(func="cmd_summary")
 
     p = sub_parser("gaps", "every sequence-counter gap and time gap")
     p.add_argument("source", metavar="SRC", help=SRC_HELP)
@@ -125,14 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modulus", type=int, help="counter wraps at this value (e.g. 65536)")
     p.add_argument("--limit", type=int, default=1000, help="list at most this many gaps of each kind")
     p.add_argument("--csv", action="store_true", help="print the gap tables as CSV")
-    p.set_defaults(func=commands.cmd_gaps)
+    p.set_defaults(func="cmd_gaps")
 
     p = sub_parser("plot", "waveform of a window")
     p.add_argument("source", metavar="SRC", help=SRC_HELP)
     _common(p)
     _image(p)
     _filters(p)
-    p.set_defaults(func=commands.cmd_plot)
+    p.set_defaults(func="cmd_plot")
 
     p = sub_parser("compare", "two sources' channels overlaid on a common time grid")
     p.add_argument("source_a", metavar="SRC1", help="first source (blue; its times are the grid)")
@@ -158,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-b", help="legend label of SRC2 (default B)")
     _image(p)
     _filters(p)
-    p.set_defaults(func=commands.cmd_compare)
+    p.set_defaults(func="cmd_compare")
 
     p = sub_parser(
         "overview", "whole source as a min/max envelope, one pixel column per bucket (fast for days)"
@@ -169,26 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", help="reduce on this dask.distributed scheduler (env SENSOR_ANALYSIS_SCHEDULER)"
     )
     _image(p)
-    p.set_defaults(func=commands.cmd_overview)
+    p.set_defaults(func="cmd_overview")
 
     p = sub_parser("export", "write the selection to one Parquet or CSV file")
     p.add_argument("source", metavar="SRC", help=SRC_HELP)
     _common(p)
     p.add_argument("--format", choices=EXPORT_FORMATS, default="parquet", help="parquet (default) or csv")
     p.add_argument("--out", "-o", required=True, help="output file")
-    p.set_defaults(func=commands.cmd_export)
+    p.set_defaults(func="cmd_export")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the sensor-analysis console script."""
     args = build_parser().parse_args(argv)
+    if MISSING_EXTRA is not None:
+        print(f"sensor-analysis: error: the analysis needs {MISSING_EXTRA}, which the box does not install: "
+              "run it on a laptop or workstation with  pip install 'sensor-box[analysis]'", file=sys.stderr)
+        return 2
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
         print(f"sensor-analysis: error: unknown log level {args.log_level!r}", file=sys.stderr)
         return 2
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    func: Callable[[argparse.Namespace, AnalysisSettings], int] = args.func
+    func: Callable[[argparse.Namespace, AnalysisSettings], int] = getattr(commands, args.func)
     try:
         settings = AnalysisSettings.from_env(
             os.environ,
