@@ -3,8 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-# Debian packages the tests drive for real: ptys (socat), the browser, udev/umockdev, a booted Debian.
-APT_PACKAGES := socat chromium chromium-driver umockdev udev debootstrap systemd-container iproute2 openssh-client
+# Debian packages the tests drive for real: ptys (socat), the browser, udev/umockdev, a booted Debian
+# (debootstrap, nspawn) on its own network with an apt proxy (apt-cacher-ng).
+APT_PACKAGES := socat chromium chromium-driver umockdev udev debootstrap systemd-container iproute2 openssh-client apt-cacher-ng
 
 .PHONY: help venv system-deps web-assets test test-fast demo bench lint clean
 

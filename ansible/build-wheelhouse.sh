@@ -41,6 +41,7 @@ git -C "$repo" archive --format=tar HEAD | tar -x -C "$src"
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+before=$(cat "$out/SHA256SUMS" 2>/dev/null || true)
 rm -f "$out"/*.whl "$out/SHA256SUMS"
 
 case $platform in
@@ -60,4 +61,5 @@ aarch64)
 esac
 
 (cd "$out" && sha256sum ./*.whl > SHA256SUMS)
-echo "wheelhouse: $out ($(wc -l < "$out/SHA256SUMS") wheels, sensor-box $(cd "$out" && ls sensor_box-*.whl))"
+if [ "$before" = "$(cat "$out/SHA256SUMS")" ]; then state=unchanged; else state=changed; fi
+echo "wheelhouse: $out ($(wc -l < "$out/SHA256SUMS") wheels, $(cd "$out" && ls sensor_box-*.whl)) ($state)"

@@ -1,4 +1,9 @@
-"""A booted Debian bookworm for the appliance test: a cached debootstrap root, booted with systemd-nspawn."""
+"""A booted Debian bookworm for the appliance test: a cached debootstrap root, booted with systemd-nspawn.
+
+The root is a bare bookworm as a Raspberry Pi OS image starts out (systemd, python3, sshd): the playbook
+installs the rest with apt. With a :class:`~tests.appliance.network.LabNetwork` the container has its own
+network namespace and address (SSH on port 22 there); without one it shares the host's loopback.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,17 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.appliance.network import LabNetwork
 
 CACHE = Path(os.environ.get("SENSOR_BOX_TEST_CACHE", "/var/cache/sensor-box-test"))
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ["systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "udev", "openssh-server", "sudo"]
-RECIPE = 1  # bump when the way the root is built changes
+# No python3-venv: the playbook's apt step installs it (through the test's apt proxy).
+PACKAGES = ["systemd", "systemd-sysv", "dbus", "python3", "udev", "openssh-server", "sudo"]
+RECIPE = 2  # bump when the way the root is built changes
 
 
 def base_root() -> Path:
@@ -51,32 +61,37 @@ def free_port() -> int:
 class Container:
     """A throw-away copy of the base root booted with systemd as PID 1, reachable over SSH on loopback."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, network: LabNetwork | None = None) -> None:
         self.workdir = workdir
         self.root = workdir / "root"
         self.key = workdir / "id_ed25519"
-        self.ssh_port = free_port()
+        self.network = network
+        self.ssh_host = network.box_ip if network else "127.0.0.1"
+        self.ssh_port = 22 if network else free_port()
         self.log = workdir / "nspawn.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def prepare(self, base: Path, hostname: str) -> None:
-        """Copy the base root and configure sshd (loopback port, our key) and the host name."""
+    def prepare(self, base: Path, hostname: str, apt_proxy: str | None = None) -> None:
+        """Copy the base root; configure sshd (our key, its address), the host name and apt's proxy."""
         subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(self.root)], check=True, timeout=300)
+        if apt_proxy:
+            (self.root / "etc/apt/apt.conf.d/01proxy").write_text(f'Acquire::http::Proxy "{apt_proxy}";\n')
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
         ssh_dir = self.root / "root" / ".ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         shutil.copyfile(self.key.with_suffix(".pub"), ssh_dir / "authorized_keys")
         (self.root / "etc/ssh/sshd_config.d/test.conf").write_text(
-            f"Port {self.ssh_port}\nListenAddress 127.0.0.1\nPasswordAuthentication no\n"
+            f"Port {self.ssh_port}\nListenAddress {self.ssh_host}\nPasswordAuthentication no\n"
         )
         (self.root / "etc/hostname").write_text(hostname + "\n")
 
     def boot(self, timeout: float = 120) -> None:
         """Boot it detached and wait until systemd reports the system up and sshd answers."""
-        with open(self.log, "wb") as log:
+        net = [f"--network-namespace-path={self.network.netns_path}"] if self.network else []
+        with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 ["systemd-nspawn", "-D", str(self.root), "-b", "--register=no", "--keep-unit",
-                 "--console=passive", "-M", self.root.parent.name[:60]],
+                 "--console=passive", "-M", self.root.parent.name[:60], *net],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         deadline = time.monotonic() + timeout
@@ -95,7 +110,7 @@ class Container:
         """The ssh command line running a shell command as root inside."""
         return ["ssh", "-i", str(self.key), "-p", str(self.ssh_port), "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=5", "root@127.0.0.1", command]
+                "-o", "ConnectTimeout=5", f"root@{self.ssh_host}", command]
 
     def sh(self, command: str, check: bool = True, stdin: str | None = None, timeout: float = 120) -> str:
         """Run a shell command inside over SSH; return its stdout."""
@@ -103,6 +118,13 @@ class Container:
         if check and proc.returncode != 0:
             raise AssertionError(f"{command!r} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc.stdout
+
+    def poweroff(self, timeout: float = 60) -> None:
+        """`systemctl poweroff` inside and wait for nspawn to exit (the root is kept, to boot again)."""
+        assert self.proc is not None
+        subprocess.run(self.ssh_argv("systemctl poweroff"), check=False, capture_output=True, timeout=30)
+        self.proc.wait(timeout=timeout)
+        self.proc = None
 
     def shutdown(self) -> None:
         """Stop the container (SIGTERM asks its systemd to power off; SIGKILL after 30 s) and delete it."""

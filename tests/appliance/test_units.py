@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.appliance.conftest import SYSTEMD_DIR, UDEV_RULES, need_root, need_tools, render_udev_rules
+from tests.appliance.conftest import (
+    ANSIBLE_DIR,
+    SYSTEMD_DIR,
+    UDEV_RULES,
+    need_root,
+    need_tools,
+    render_udev_rules,
+)
 
 UNITS = ["sensor-reader@.service", "sensor-uploader.service", "sensor-web.service", "sensor.target"]
 # What `systemd-analyze security` reports today (docs/appliance.md); a regression above these fails.
@@ -79,10 +86,11 @@ def test_security_exposure(tmp_path: Path, unit: str) -> None:
 
 
 def test_reader_unit_contract() -> None:
-    """The reader template follows its device: BindsTo/After the tty, only that tty allowed, dialout group."""
+    """The reader template follows its device: BindsTo/After the tty (role drop-in), only that tty, dialout."""
+    drop_in = (ANSIBLE_DIR / "roles" / "reader" / "templates" / "reader-device.conf.j2").read_text().splitlines()
+    assert "BindsTo=dev-%i.device" in drop_in and "After=dev-%i.device" in drop_in
     text = (SYSTEMD_DIR / "sensor-reader@.service").read_text()
     for line in (
-        "BindsTo=dev-%i.device",
         "ExecStart=/opt/sensor/venv/bin/sensor-reader --port /dev/%i",
         "DeviceAllow=/dev/%i rw",
         "SupplementaryGroups=dialout",
