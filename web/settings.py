@@ -88,7 +88,9 @@ STATIC_URL = "/static/"
 # front turns the cookie flags on with SENSOR_WEB_SECURE_COOKIES=1).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Browsers honour Cross-Origin-Opener-Policy only on trustworthy origins (HTTPS, localhost); on a lab
+# address over plain HTTP they ignore it and log an error in the console, so it is sent behind TLS only.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin" if SENSOR_WEB.secure_cookies else None
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -94,10 +94,9 @@ class Box:
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session.json of the simulated adapter, oldest first."""
-        text = self.sh(f"for f in /var/lib/sensor/{DEVICE}/*/session.json; do [ -f $f ] && cat $f && echo; done",
-                       check=False)
-        return sorted((json.loads(line) for line in text.splitlines() if line.strip()),
-                      key=lambda s: s["session_id"])
+        script = ("import glob, json; print(json.dumps([json.load(open(f)) for f in "
+                  f"sorted(glob.glob('/var/lib/sensor/{DEVICE}/*/session.json'))]))")
+        return sorted(json.loads(self.sh(f'python3 -c "{script}"')), key=lambda s: s["session_id"])
 
     def sim(self, command: str) -> None:
         """A control command to the simulated adapter (unplug, replug, ...)."""
@@ -278,24 +277,6 @@ def test_dashboard_in_a_browser_at_the_lab_address(box: Box) -> None:
         assert severe == [], severe
 
 
-def test_batches_reach_s3_and_a_researcher_plots_them(box: Box) -> None:
-    """Committed batches reach the S3 server on the host; `sensor-analysis plot s3://…` draws a figure."""
-    session = first_batch(box).split("/")[-2]
-    prefix = f"{PREFIX}/{BOX}/{DEVICE}/{session}/"
-    wait_for(lambda: f"{prefix}batch-000002.parquet" in box.s3.objects(BUCKET), 60, "two batches in S3",
-             interval=0.3)
-    out = box.tmp / "plot.png"
-    env = {**os.environ, **box.s3.env()}
-    proc = subprocess.run(
-        [str(VENV_BIN / "sensor-analysis"), "plot", f"s3://{BUCKET}/{prefix}", "--channels", "ch1,ch2",
-         "--endpoint-url", box.s3.endpoint_url, "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    shutil.copyfile(out, ARTIFACTS / "appliance-plot-from-s3.png")
-
-
 def test_unplug_and_replug_two_closed_sessions_no_watchdog_kill(box: Box) -> None:
     """Unplugged for longer than the watchdog period and plugged in again: two sessions, no kill, no failure."""
     before = box.unit(READER)
@@ -321,28 +302,58 @@ def test_unplug_and_replug_two_closed_sessions_no_watchdog_kill(box: Box) -> Non
     box.figures["sessions after unplug + replug"] = len(sessions)
 
 
+def test_batches_reach_s3_and_a_researcher_plots_them(box: Box) -> None:
+    """The unplugged session reaches the S3 server on the host, closed; `sensor-analysis plot s3://…` draws it."""
+    session = next(s for s in box.sessions() if s.get("end_reason") == "unplugged")
+    prefix = f"{PREFIX}/{BOX}/{DEVICE}/{session['session_id']}/"
+    wait_for(lambda: f"{prefix}session.json" in box.s3.objects(BUCKET), 60, "the closed session in S3", interval=0.3)
+    assert len([k for k in box.s3.objects(BUCKET) if k.startswith(prefix + "batch-")]) == session["batches"]
+    out = box.tmp / "plot.png"
+    env = {**os.environ, **box.s3.env()}
+    proc = subprocess.run(
+        [str(VENV_BIN / "sensor-analysis"), "plot", f"s3://{BUCKET}/{prefix}", "--channels", "ch1,ch2",
+         "--endpoint-url", box.s3.endpoint_url, "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    shutil.copyfile(out, ARTIFACTS / "appliance-plot-from-s3.png")
+
+
 def test_second_run_and_a_rebuilt_wheelhouse_change_nothing(box: Box) -> None:
-    """A rebuild of the wheelhouse from scratch (same commit) and a second run: changed=0, secrets kept."""
-    shutil.rmtree(REPO / "dist" / "wheelhouse", ignore_errors=True)
+    """A rebuild of the wheelhouse (same commit) and a second run: changed=0, secrets kept."""
+    build = subprocess.run([str(ANSIBLE_DIR / "build-wheelhouse.sh")], capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}, check=True)
+    assert "(unchanged)" in build.stdout, build.stdout + build.stderr  # reproducible: the same bytes again
     secrets_before = box.sh("cat /etc/sensor/ingest-token /etc/sensor/web-secret-key")
     reader_before = box.unit(READER)["MainPID"]
     output = box.playbook()
     counts = recap(output)
     assert counts["changed"] == 0 and counts["failed"] == 0, counts
-    assert "(unchanged)" in output  # the wheelhouse was rebuilt, to the same bytes
     assert box.sh("cat /etc/sensor/ingest-token /etc/sensor/web-secret-key") == secrets_before
     assert box.unit(READER)["MainPID"] == reader_before
     box.figures["second run: changed"] = counts["changed"]
 
 
 PSS_SCRIPT = r"""
-import json, subprocess, sys
+import json, os, subprocess, sys
+parent = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        parent[pid] = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        pass
 out = {}
 for unit in sys.argv[1:]:
-    cg = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", unit],
-                        capture_output=True, text=True).stdout.strip()
+    main = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit],
+                          capture_output=True, text=True).stdout.strip()
+    tree, grew = {main}, True
+    while grew:  # the main process and all its descendants
+        more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
     total = 0
-    for pid in open(f"/sys/fs/cgroup{cg}/cgroup.procs").read().split():
+    for pid in tree:
         try:
             for line in open(f"/proc/{pid}/smaps_rollup"):
                 if line.startswith("Pss:"):
