@@ -63,6 +63,7 @@ class Box:
     tmp: Path
     figures: dict[str, Any] = field(default_factory=dict)
     first_run: str = ""
+    runs: int = 0
 
     @property
     def url(self) -> str:
@@ -83,14 +84,16 @@ class Box:
              str(self.vault_password), "site.yml"],
             cwd=repo / "ansible", env=env, check=False, capture_output=True, text=True, timeout=900,
         )
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.runs += 1
+        (ARTIFACTS / f"appliance-playbook-{self.runs}.txt").write_text(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
         return proc.stdout
 
     def unit(self, name: str) -> dict[str, str]:
         """A few properties of a unit on the box."""
-        props = ["MainPID", "NRestarts", "ActiveState", "Result"]
-        values = self.sh(f"systemctl show -p {' -p '.join(props)} --value {name}").split("\n")
-        return dict(zip(props, values, strict=False))
+        text = self.sh(f"systemctl show -p MainPID -p NRestarts -p ActiveState -p Result {name}")
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session.json of the simulated adapter, oldest first."""
