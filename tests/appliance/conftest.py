@@ -78,17 +78,43 @@ def udev_sandbox() -> Iterator[Path]:
                 path.unlink(missing_ok=True)
 
 
-def reader_defaults() -> dict:
-    """The reader role's defaults (the adapter list and udev settings)."""
+# systemd/ holds each role's unit template rendered with the defaults (a test checks they agree).
+UNIT_TEMPLATES = {
+    "sensor-reader@.service": "reader",
+    "sensor-uploader.service": "uploader",
+    "sensor-web.service": "web",
+    "sensor.target": "common",
+}
+
+
+def role_defaults(role: str) -> dict:
+    """The variables a role sees by default: common's and its own, their templates resolved as Ansible would."""
+    import jinja2
     import yaml
 
-    return yaml.safe_load((ANSIBLE_DIR / "roles" / "reader" / "defaults" / "main.yml").read_text())
+    values: dict = {}
+    for name in dict.fromkeys(["common", role]):
+        values.update(yaml.safe_load((ANSIBLE_DIR / "roles" / name / "defaults" / "main.yml").read_text()))
+    env = jinja2.Environment()
+    for _ in range(5):  # defaults refer to defaults (common_venv_dir uses common_install_dir)
+        for key, value in values.items():
+            if isinstance(value, str) and "{{" in value:
+                try:
+                    values[key] = env.from_string(value).render(**values).strip()
+                except jinja2.UndefinedError:
+                    pass  # needs inventory facts (inventory_hostname): not used by the templates rendered here
+    return values
+
+
+def render_role_template(role: str, name: str, **overrides: object) -> str:
+    """Render a role's template as Ansible does (trim_blocks), with the role defaults and overrides."""
+    import jinja2
+
+    template = (ANSIBLE_DIR / "roles" / role / "templates" / name).read_text()
+    env = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(template).render(**{**role_defaults(role), **overrides})
 
 
 def render_udev_rules(**overrides: object) -> str:
-    """Render the role's udev rules template as Ansible does (trim_blocks), with variables overridden."""
-    import jinja2
-
-    template = (ANSIBLE_DIR / "roles" / "reader" / "templates" / "99-sensor-monitor.rules.j2").read_text()
-    env = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(template).render(**{**reader_defaults(), **overrides})
+    """Render the reader role's udev rules template with its defaults, variables overridden."""
+    return render_role_template("reader", "99-sensor-monitor.rules.j2", **overrides)

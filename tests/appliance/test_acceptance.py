@@ -48,6 +48,7 @@ CHANNELS, RATE = 8, 1000
 ARTIFACTS = REPO / "test-artifacts"
 SERVICES = ["sensor-uploader.service", "sensor-web.service"]
 READER = f"sensor-reader@{DEVICE}.service"
+USER = "labrec"  # the service account the test's inventory chooses instead of the default "sensor"
 
 
 @dataclass
@@ -128,7 +129,10 @@ def readme_inventory(folder: Path, box: Container, network: LabNetwork, s3: S3Se
         "uploader_s3_prefix": PREFIX,
         "uploader_s3_endpoint_url": s3.endpoint_url,
         # The dashboard on the box's lab address (not every address): probes and the reader follow it.
-        "web_bind": network.box_ip,
+        "common_web_bind": network.box_ip,
+        # Not the default service account: the roles' templated units follow it.
+        "common_user": USER,
+        "common_group": USER,
         # A container has no udev, so no device units: the reader sees unplugs itself.
         "reader_bind_to_device": False,
         # Short timings, so the test sees batches, uploads and watchdog periods within seconds.
@@ -162,7 +166,7 @@ def plug_in_simulated_adapter(box: Box) -> None:
     """
     box.sh("mkdir -p /etc/systemd/system/sensor-reader@.service.d && printf '[Service]\\nDeviceAllow=char-pts rw\\n'"
            " > /etc/systemd/system/sensor-reader@.service.d/50-test-pty.conf && systemctl daemon-reload")
-    box.sh(f"systemd-run --unit=monitor-sim -p User=sensor -p Group=sensor -p RuntimeDirectory={SIM_DIR[5:]} "
+    box.sh(f"systemd-run --unit=monitor-sim -p User={USER} -p Group={USER} -p RuntimeDirectory={SIM_DIR[5:]} "
            f"-p RuntimeDirectoryMode=0755 /opt/sensor/venv/bin/sensor-sim --link {SIM_DIR}/{DEVICE} "
            f"--control {SIM_DIR}/ctl --channels {CHANNELS} --rate {RATE} --seq --header --waveform mixed")
     wait_for(lambda: box.sh(f"test -p {SIM_DIR}/ctl && test -L {SIM_DIR}/{DEVICE} && echo y", check=False).strip(),
@@ -233,8 +237,12 @@ def test_provisioned_from_bare_debian(box: Box) -> None:
     states = box.sh("systemctl is-active sensor.target sensor-uploader.service sensor-web.service " + READER)
     assert states.split() == ["active"] * 4
     assert box.sh("systemctl is-enabled sensor.target").strip() == "enabled"
-    assert "dialout" in box.sh("id -nG sensor").split()
-    assert box.sh("stat -c '%a %U:%G' /etc/sensor/sensor.env").strip() == "640 root:sensor"
+    assert "dialout" in box.sh(f"id -nG {USER}").split()
+    assert box.sh("stat -c '%a %U:%G' /etc/sensor/sensor.env").strip() == f"640 root:{USER}"
+    assert box.sh("stat -c '%U' /var/lib/sensor").strip() == USER
+    assert box.sh("id sensor >/dev/null 2>&1 && echo exists || echo none").strip() == "none"
+    for unit in (READER, *SERVICES):
+        assert box.sh(f"systemctl show -p User --value {unit}").strip() == USER
     # The wheelhouse does not stay on the SD card next to the venv.
     assert box.sh("test -e /opt/sensor/wheelhouse && echo present || echo absent").strip() == "absent"
     # The reader streams to the dashboard at the address the dashboard listens on.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 from tests.appliance.conftest import ANSIBLE_DIR, VENV_BIN, need_tools
@@ -38,3 +39,15 @@ def test_lint_catches_mistakes(tmp_path) -> None:
     proc = run([str(VENV_BIN / "ansible-lint"), "--offline", str(bad)])
     assert proc.returncode != 0
     assert "name[missing]" in proc.stdout + proc.stderr
+
+
+def test_role_readmes_list_every_variable() -> None:
+    """Each role's README is the one generated from its meta description and commented defaults."""
+    from devtools import role_readmes
+
+    assert role_readmes.main(["--check"]) == 0
+    for role in ("common", "reader", "uploader", "web"):
+        readme = (ANSIBLE_DIR / "roles" / role / "README.md").read_text()
+        for name in re.findall(r"^([a-z0-9_]+):", (ANSIBLE_DIR / "roles" / role / "defaults" / "main.yml").read_text(),
+                               re.MULTILINE):
+            assert f"| `{name}` |" in readme, (role, name)

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.appliance.conftest import (
-    ANSIBLE_DIR,
     SYSTEMD_DIR,
     UDEV_RULES,
+    UNIT_TEMPLATES,
     need_root,
     need_tools,
+    render_role_template,
     render_udev_rules,
 )
 
@@ -35,17 +36,22 @@ def instantiated(tmp_path: Path) -> list[Path]:
 
 @pytest.mark.root
 def test_units_verify(tmp_path: Path) -> None:
-    """Every unit passes `systemd-analyze verify` with no warning at all.
+    """Every unit passes `systemd-analyze verify` with no warning at all."""
+    verify(instantiated(tmp_path), "/opt/sensor/venv/bin")
 
-    verify also checks that ExecStart= binaries exist: a private mount namespace puts stand-ins at
-    /opt/sensor/venv/bin without touching the host.
+
+def verify(units: list[Path], bin_dir: str) -> None:
+    """`systemd-analyze verify` with no warning at all.
+
+    verify also checks that ExecStart= binaries exist: a private mount namespace puts stand-ins in
+    bin_dir (on a tmpfs over its top folder) without touching the host.
     """
     need_root()
     need_tools("systemd-analyze", "unshare")
-    units = instantiated(tmp_path)
-    stubs = " ".join(f"/opt/sensor/venv/bin/sensor-{s}" for s in ("reader", "uploader", "web"))
+    top = "/" + bin_dir.strip("/").split("/")[0]
+    stubs = " ".join(f"{bin_dir}/sensor-{s}" for s in ("reader", "uploader", "web"))
     script = (
-        "set -e; mount -t tmpfs tmpfs /opt; mkdir -p /opt/sensor/venv/bin; "
+        f"set -e; mount -t tmpfs tmpfs {top}; mkdir -p {bin_dir}; "
         f"for f in {stubs}; do printf '#!/bin/sh\\n' > $f; chmod +x $f; done; "
         'exec systemd-analyze verify --man=no "$@"'
     )
@@ -86,10 +92,10 @@ def test_security_exposure(tmp_path: Path, unit: str) -> None:
 
 
 def test_reader_unit_contract() -> None:
-    """The reader template follows its device: BindsTo/After the tty (role drop-in), only that tty, dialout."""
-    drop_in = (ANSIBLE_DIR / "roles" / "reader" / "templates" / "reader-device.conf.j2").read_text().splitlines()
-    assert "BindsTo=dev-%i.device" in drop_in and "After=dev-%i.device" in drop_in
+    """The reader template follows its device: BindsTo/After the tty, only that tty allowed, dialout group."""
     text = (SYSTEMD_DIR / "sensor-reader@.service").read_text()
+    assert "BindsTo=dev-%i.device" in text.splitlines()
+    assert "\nBindsTo=" not in render_role_template("reader", "sensor-reader@.service.j2", reader_bind_to_device=False)
     for line in (
         "ExecStart=/opt/sensor/venv/bin/sensor-reader --port /dev/%i",
         "DeviceAllow=/dev/%i rw",
@@ -105,3 +111,28 @@ def test_reader_unit_contract() -> None:
 def test_static_rules_match_template() -> None:
     """udev/99-sensor-monitor.rules is the role's template rendered with the role's default adapters."""
     assert UDEV_RULES.read_text() == render_udev_rules()
+
+
+@pytest.mark.parametrize("name", sorted(UNIT_TEMPLATES))
+def test_static_units_match_templates(name: str) -> None:
+    """systemd/ holds each role's unit template rendered with the defaults."""
+    assert (SYSTEMD_DIR / name).read_text() == render_role_template(UNIT_TEMPLATES[name], name + ".j2")
+
+
+@pytest.mark.root
+def test_units_follow_the_user_and_paths_settings(tmp_path: Path) -> None:
+    """Another service user, install and data folder: the rendered units use them and still verify."""
+    settings = {"common_user": "labrec", "common_group": "labrec", "common_venv_dir": "/srv/rec/venv",
+                "common_data_dir": "/srv/rec/data", "web_state_dir": "/srv/rec/web"}
+    for name, role in UNIT_TEMPLATES.items():
+        text = render_role_template(role, name + ".j2", **settings)
+        (tmp_path / name.replace("@.", "@ttyUSB0.")).write_text(text)
+        if name.endswith(".service"):
+            lines = text.splitlines()
+            assert "User=labrec" in lines and "Group=labrec" in lines
+            assert any(line.startswith("ExecStart=/srv/rec/venv/bin/sensor-") for line in lines)
+            assert "/var/lib/sensor" not in text and "/opt/sensor" not in text and "User=sensor" not in text
+            assert not any(line.startswith("StateDirectory=") for line in lines)
+    assert "ReadWritePaths=/srv/rec/data" in (tmp_path / "sensor-reader@ttyUSB0.service").read_text()
+    assert "ReadWritePaths=/srv/rec/web" in (tmp_path / "sensor-web.service").read_text()
+    verify(sorted(tmp_path.iterdir()), "/srv/rec/venv/bin")
