@@ -24,6 +24,7 @@ from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 BIN = Path(sys.executable).parent
@@ -170,6 +171,7 @@ class SocketViewer(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.messages = 0
+        self.closed: int | None = None
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -181,6 +183,9 @@ class SocketViewer(threading.Thread):
                     ws.recv(timeout=0.5)
                 except TimeoutError:
                     continue
+                except ConnectionClosed as err:  # the server stopped, or dropped this viewer
+                    self.closed = err.rcvd.code if err.rcvd else -1
+                    return
                 self.messages += 1
                 if self.messages % 10 == 0:
                     ws.send(json.dumps({"ack": self.messages}))
