@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  idle, feed running:                     RSS {r['idle_rss']:7.1f} MB")
     print(f"  {args.readers} reading viewers:                   RSS {base:7.1f} MB (peak {r['reading_peak']:.1f})")
     print(f"  + {args.stalled} never-reading viewers:           RSS {r['stalled_rss']:7.1f} MB "
-          f"(peak {r['stalled_peak']:.1f}) = {r['stalled_peak'] / base:.2f}x reading-only peak-to-end "
+          f"(peak {r['stalled_peak']:.1f}) = {r['stalled_peak'] / base:.2f}x reading-only (peak) "
           f"(target <= 1.25x)")
     print(f"  after the never-readers left:           RSS {r['after_rss']:7.1f} MB = {r['after_rss'] / base:.2f}x")
     s, a = r["stats_with_stalled"], r["stats_after"]

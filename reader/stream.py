@@ -24,7 +24,7 @@ class LiveStream(threading.Thread):
 
     The read loop calls ``offer`` (never blocks): chunks go into a bounded queue, and when it is full
     the chunk is dropped and counted. A chunk is sent at once when no frame left in the last ``min_gap``
-    seconds; otherwise (a steady or fast stream) what arrives meanwhile is gathered into one frame, so
+    seconds (5 ms: the browser draws at 60 Hz); otherwise (a steady or fast stream) what arrives meanwhile is gathered into one frame, so
     there are at most 1/min_gap frames a second. When the web app pushes back (a send blocks), the spacing
     grows up to ``interval``. While the web app is unreachable, frames are discarded (counted) and the
     connection is retried with capped exponential backoff; outage and recovery are logged once.
@@ -39,7 +39,7 @@ class LiveStream(threading.Thread):
         max_rate: float = 10_000.0,
         max_chunks: int = 128,  # ~1.3 s of display data: older frames are useless to a viewer
         open_timeout: float = 5.0,
-        min_gap: float = 0.01,
+        min_gap: float = 0.005,
     ) -> None:
         super().__init__(name="live-stream", daemon=True)
         self.url = url
