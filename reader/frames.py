@@ -3,7 +3,7 @@
 The reader connects to ``SENSOR_WS_URL`` with the header ``Authorization: Bearer <SENSOR_INGEST_TOKEN>``
 and sends two kinds of message; the web app fans them out to viewers unchanged.
 
-``samples`` — about every 40 ms while data flows::
+``samples`` — as lines arrive, at most about one every 5 ms (coalesced under load)::
 
     {"type": "samples", "device": "sim0", "session": "20261125T085900Z", "frame": 17,
      "columns": ["seq", "ch1", "ch2"], "n": 50, "decimation": 1,

@@ -20,11 +20,14 @@ Context = tuple[str, str, list[str]]  # device id, session id, columns
 
 
 class LiveStream(threading.Thread):
-    """Sends ``samples`` frames every ``interval`` seconds and a ``status`` message every second.
+    """Sends ``samples`` frames as lines arrive and a ``status`` message every second.
 
     The read loop calls ``offer`` (never blocks): chunks go into a bounded queue, and when it is full
-    the chunk is dropped and counted. While the web app is unreachable, frames are discarded (counted)
-    and the connection is retried with capped exponential backoff; outage and recovery are logged once.
+    the chunk is dropped and counted. A chunk is sent at once when no frame left in the last ``min_gap``
+    seconds (5 ms: the browser draws at 60 Hz); otherwise (a steady or fast stream) what arrives meanwhile is gathered into one frame, so
+    there are at most 1/min_gap frames a second. When the web app pushes back (a send blocks), the spacing
+    grows up to ``interval``. While the web app is unreachable, frames are discarded (counted) and the
+    connection is retried with capped exponential backoff; outage and recovery are logged once.
     """
 
     def __init__(
@@ -36,12 +39,15 @@ class LiveStream(threading.Thread):
         max_rate: float = 10_000.0,
         max_chunks: int = 128,  # ~1.3 s of display data: older frames are useless to a viewer
         open_timeout: float = 5.0,
+        min_gap: float = 0.005,
     ) -> None:
         super().__init__(name="live-stream", daemon=True)
         self.url = url
         self.token = token
         self._status = status
-        self.interval = interval
+        self.interval = max(interval, min_gap)
+        self.min_gap = min_gap
+        self._gap = min_gap
         self.max_rate = max_rate
         self.open_timeout = open_timeout
         self._queue: queue.Queue[tuple[Context, list[tuple[bytes, int, float]]]] = queue.Queue(max_chunks)
@@ -78,34 +84,32 @@ class LiveStream(threading.Thread):
         """Connect, send, reconnect, until stopped."""
         backoff = 0.5
         while not self._stopping.is_set():
-            if self._ws is None and not self._connect():
+            ws = self._connect()
+            if ws is None:
                 self._discard_queued()
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
-            try:
-                self._pump()
-            except (OSError, WebSocketException) as err:
-                self._lost(err)
-        if self._ws is not None:
-            try:
-                self._ws.send(status_message(**self._status()))
-                self._ws.close()
-            except (OSError, WebSocketException):
-                pass
+            with ws:  # closed however the pump ends
+                self._ws = ws
+                try:
+                    self._pump()
+                    ws.send(status_message(**self._status()))  # stopping: a last status
+                except (OSError, WebSocketException) as err:
+                    self._lost(err)
 
-    def _connect(self) -> bool:
+    def _connect(self) -> ClientConnection | None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            self._ws = connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
-                               close_timeout=1, max_size=2**24, compression=None)
+            ws = connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
+                         close_timeout=1, max_size=2**24, compression=None)
         except InvalidStatus as err:
             self._outage(f"the web app refused the stream (HTTP {err.response.status_code}; check SENSOR_INGEST_TOKEN)")
-            return False
+            return None
         except (OSError, WebSocketException, TimeoutError) as err:
             self._outage(f"{type(err).__name__}: {err}")
-            return False
+            return None
         self.connected = True
         if self._outage_logged:
             log.warning("live stream to %s connected again", self.url)
@@ -113,7 +117,7 @@ class LiveStream(threading.Thread):
             log.info("live stream connected to %s", self.url)
         self._outage_logged = False
         self._status_now.set()
-        return True
+        return ws
 
     def _outage(self, why: str) -> None:
         if not self._outage_logged:
@@ -134,43 +138,56 @@ class LiveStream(threading.Thread):
             self.frames_dropped += 1
 
     def _pump(self) -> None:
-        """Gather chunks for one interval, send them as a frame, and a status message when due."""
-        chunks: list[tuple[Context, list[tuple[bytes, int, float]]]] = []
-        deadline = time.monotonic() + self.interval
+        """Send lines as they come (coalesced while frames are closer than the gap) and a status when due."""
         next_status = 0.0
+        last_frame = 0.0
         while not self._stopping.is_set():
+            wait = 0.0 if self._status_now.is_set() else min(max(next_status - time.monotonic(), 0.001), 0.1)
+            items: list[tuple[Context, list[tuple[bytes, int, float]]]] = []
             try:
-                chunks.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0.001)))
+                items.append(self._queue.get(timeout=wait))
             except queue.Empty:
                 pass
+            if items:
+                hold = last_frame + self._gap - time.monotonic()
+                if hold > 0:  # a frame left just now: gather what else arrives until the gap is over
+                    self._stopping.wait(hold)
+                self._drain(items)
+                started = time.monotonic()
+                self._send_frames(items, max(started - last_frame, self.min_gap))
+                last_frame = started
+                # a send that blocked means the web app is pushing back: space the frames out more
+                self._gap = min(self.interval, max(self.min_gap, 2 * (time.monotonic() - started)))
             now = time.monotonic()
-            if now < deadline:
-                continue
-            deadline = now + self.interval
-            if chunks:
-                self._send_frames(chunks)
-                chunks = []
             if self._status_now.is_set() or now >= next_status:
                 self._status_now.clear()
                 self._send(status_message(**self._status()))
                 next_status = now + 1.0
 
+    def _drain(self, items: list[tuple[Context, list[tuple[bytes, int, float]]]]) -> None:
+        """Move everything queued right now into ``items``."""
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
     def _send(self, text: str) -> None:
         assert self._ws is not None
         self._ws.send(text)
 
-    def _send_frames(self, items: list[tuple[Context, list[tuple[bytes, int, float]]]]) -> None:
-        """One frame per context (session) among the items gathered."""
+    def _send_frames(self, items: list[tuple[Context, list[tuple[bytes, int, float]]]], span: float) -> None:
+        """One frame per context (session) among the items gathered over ``span`` seconds."""
         start = 0
         for i in range(1, len(items) + 1):
             if i == len(items) or items[i][0] is not items[start][0]:
-                self._send_frame(items[start][0], [c for _, chunks in items[start:i] for c in chunks])
+                self._send_frame(items[start][0], [c for _, chunks in items[start:i] for c in chunks], span)
                 start = i
 
-    def _send_frame(self, ctx: Context, chunks: list[tuple[bytes, int, float]]) -> None:
+    def _send_frame(self, ctx: Context, chunks: list[tuple[bytes, int, float]], span: float) -> None:
         """Send chunks as one samples message, keeping every k-th line above max_rate."""
         total = sum(c[1] for c in chunks)
-        budget = max(int(self.max_rate * self.interval), 1)
+        budget = max(int(self.max_rate * min(span, 1.0)), 1)
         k = max(-(-total // budget), 1)  # ceil
         parts = []
         n = 0

@@ -12,12 +12,10 @@ read-ahead of its batches (or redoes whatever the read-ahead could not do, repor
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import multiprocessing
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reader.format import TOUCHED_NAME, SessionManifest, committed_batches, write_atomic
+from uploader.child import init_child
 from uploader.convert import digests, process_batch, stats_path
 from uploader.errors import BatchError, Stopped, UploaderError
 from uploader.manifest import batch_entry, session_document
@@ -38,20 +37,10 @@ from uploader.upload import Job, Outcome, Sender, group_size, job_for, send_grou
 log = logging.getLogger(__name__)
 
 
-def _worker_init() -> None:
-    """Dask worker set-up: the parent alone handles SIGTERM/SIGINT, and workers die with it (kill -9)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _spawn_pool(processes: int) -> ProcessPoolExecutor:
     """A pool of spawned workers (no fork of a threaded parent) that ignore SIGTERM and die with us."""
     return ProcessPoolExecutor(
-        max_workers=processes, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        max_workers=processes, mp_context=multiprocessing.get_context("spawn"), initializer=init_child
     )
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import getpass
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
@@ -110,7 +111,7 @@ def serve(cfg: Any) -> int:
         endpoints=build_endpoint_description_strings(host=cfg.bind, port=cfg.port),
         signal_handlers=True,
         verbosity=0,
-        ready_callable=lambda: systemd.ready(f"http://{_url_host(cfg.bind)}:{cfg.port}/"),
+        ready_callable=lambda: (log.info("%s", listening_message(cfg.bind, cfg.port)), systemd.ready()),
     )
     server.run()
     _cancel_leftover_tasks()
@@ -135,10 +136,16 @@ def _cancel_leftover_tasks() -> None:
     log.debug("cancelled %d leftover task(s) at shutdown", len(tasks))
 
 
-def _url_host(bind: str) -> str:
-    if bind in ("0.0.0.0", "::", ""):
-        return "127.0.0.1"
-    return f"[{bind}]" if ":" in bind else bind
+ALL_ADDRESSES = ("0.0.0.0", "::", "")
+
+
+def listening_message(bind: str, port: int) -> str:
+    """Where browsers find the dashboard: the bind address, or the host's name when bound to all addresses."""
+    if bind in ALL_ADDRESSES:
+        return (f"listening on all addresses ({bind or '0.0.0.0'}) port {port}: dashboard at "
+                f"http://{socket.gethostname()}:{port}/ (or any address of this machine)")
+    host = f"[{bind}]" if ":" in bind else bind
+    return f"dashboard at http://{host}:{port}/"
 
 
 def main(argv: list[str] | None = None) -> int:

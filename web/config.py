@@ -89,9 +89,13 @@ class WebSettings:
     db_path: Path
     login_required: bool
     secure_cookies: bool
+    https: bool
+    hsts_seconds: int
     redis_url: str | None
-    viewer_queue: int
+    viewer_window_kb: int
+    viewer_queue_kb: int
     backfill_seconds: float
+    backfill_kb: int
     log_level: str
 
     @classmethod
@@ -110,6 +114,13 @@ class WebSettings:
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"SENSOR_LOG_LEVEL={log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
         backfill = _int(env, "SENSOR_WEB_BACKFILL_SECONDS", 30, 0, 600)
+        https = _flag(env, "SENSOR_WEB_HTTPS", False)
+        window_kb = _int(env, "SENSOR_WEB_VIEWER_WINDOW_KB", 1024, 16, 1 << 20)
+        queue_kb = _int(env, "SENSOR_WEB_VIEWER_QUEUE_KB", 4096, 64, 1 << 20)
+        backfill_kb = _int(env, "SENSOR_WEB_BACKFILL_KB", 2048, 0, 1 << 20)
+        if backfill_kb > queue_kb // 2:
+            raise ConfigError(f"SENSOR_WEB_BACKFILL_KB={backfill_kb}: at most half of SENSOR_WEB_VIEWER_QUEUE_KB "
+                              f"({queue_kb // 2}), or a new viewer would start too far behind")
         return cls(
             secret_key=key,
             ephemeral_key=ephemeral,
@@ -123,9 +134,13 @@ class WebSettings:
             data_dir=data_dir,
             db_path=db_path,
             login_required=_flag(env, "SENSOR_WEB_LOGIN_REQUIRED", False),
-            secure_cookies=_flag(env, "SENSOR_WEB_SECURE_COOKIES", False),
+            secure_cookies=https or _flag(env, "SENSOR_WEB_SECURE_COOKIES", False),
+            https=https,
+            hsts_seconds=_int(env, "SENSOR_WEB_HSTS_SECONDS", 31_536_000 if https else 0, 0, 2 * 31_536_000),
             redis_url=env.get("SENSOR_WEB_REDIS_URL", "").strip() or None,
-            viewer_queue=_int(env, "SENSOR_WEB_VIEWER_QUEUE", 256, 4, 100_000),
+            viewer_window_kb=window_kb,
+            viewer_queue_kb=queue_kb,
             backfill_seconds=float(backfill),
+            backfill_kb=backfill_kb,
             log_level=log_level,
         )

@@ -13,15 +13,16 @@ from django.conf import settings
 
 from reader.frames import SAMPLES, STATUS
 from web import background
-from web.hub import Viewer, get_hub
+from web.hub import get_hub
 from web.status import snapshot_text
+from web.viewer import Viewer
 
 log = logging.getLogger(__name__)
 
 # Close codes sent before accepting: Daphne turns them into an HTTP 403 at the handshake.
 REFUSED = 4403
-# A viewer that acknowledges what it received gets at most this many unacknowledged messages in flight.
-ACK_WINDOW = 100
+# Close code for a viewer dropped because it fell too far behind (it stopped reading, or its link is too slow).
+TOO_FAR_BEHIND = 4008
 
 
 def bearer_token(scope: dict[str, Any]) -> str | None:
@@ -114,7 +115,7 @@ class IngestConsumer(AsyncWebsocketConsumer):
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
-    """Read-only stream for one dashboard: backfill first, then live messages from its bounded queue."""
+    """Read-only stream for one dashboard: backfill first, then live messages, within its byte budgets."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Run the consumer; however it ends (closed, or cancelled by a server shutdown), stop the sender."""
@@ -133,16 +134,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         hub = get_hub()
         background.ensure_started(hub)
-        self.viewer, backfill = hub.subscribe()
-        self.acked: int | None = None
-        self.sent = 0
-        self.sender = asyncio.get_running_loop().create_task(self._send_loop(backfill))
+        self.closing: asyncio.Task[None] | None = None
+        self.viewer: Viewer = hub.subscribe(peer(self.scope), self._dropped)
+        self.viewer.offer(snapshot_text(hub, settings.SENSOR_WEB.data_dir))  # the panel fills at once
+        self.sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Viewers only acknowledge: ``{"ack": <messages received so far>}``."""
         try:
-            self.acked = int(json.loads(text_data or "")["ack"])
-        except (ValueError, KeyError, TypeError):
+            self.viewer.ack(int(json.loads(text_data or "")["ack"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
 
     async def disconnect(self, code: int) -> None:
@@ -154,21 +155,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.sender.cancel()
             get_hub().unsubscribe(self.viewer)
 
-    async def _send_loop(self, backfill: list[str]) -> None:
-        viewer: Viewer = self.viewer
-        hub = get_hub()
-        for text in backfill:
+    def _dropped(self) -> None:
+        """The hub dropped this viewer (too far behind): close the websocket, which frees Daphne's buffers."""
+        self.closing = asyncio.get_running_loop().create_task(self.close(code=TOO_FAR_BEHIND))
+
+    async def _send_loop(self) -> None:
+        viewer = self.viewer
+        while (text := await viewer.next()) is not None:
             await self.send(text_data=text)
-        self.sent = len(backfill)
-        await self.send(text_data=snapshot_text(hub, settings.SENSOR_WEB.data_dir))
-        self.sent += 1
-        while True:
-            text = await viewer.queue.get()
-            # The server's socket buffers are unbounded: a viewer that acknowledges gets a bounded window.
-            if self.acked is not None and self.sent - self.acked >= ACK_WINDOW:
-                viewer.dropped += 1
-                hub.dropped += 1
-                continue
-            await self.send(text_data=text)
-            self.sent += 1
-            viewer.sent = self.sent

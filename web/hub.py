@@ -1,29 +1,33 @@
-"""In-process fan-out of stream messages: per-viewer bounded queues, drops counted, backfill ring per device.
+"""In-process fan-out of stream messages: per-viewer byte budgets, viewers too far behind dropped, backfill ring.
 
 Messages are forwarded as the text the reader sent; the hub only looks at the already-decoded envelope
-(type, device) and never touches the rows. Publishing never waits: a full viewer queue loses its oldest
-message (counted), so one slow viewer cannot slow the ingest or the other viewers.
+(type, device) and never touches the rows. Publishing never waits. Every viewer has two byte budgets:
+``window`` bytes sent and not yet acknowledged (what Daphne's socket buffers can hold for it), and ``queue``
+bytes waiting behind that window. A viewer whose queue would overflow has fallen too far behind (it stopped
+reading, or its link is slower than the stream): it is dropped, counted and logged once, and its memory is
+returned at once. So one slow viewer cannot slow the ingest or the other viewers, nor grow the process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
-import itertools
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
+
+from web.viewer import Viewer
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
 class DeviceState:
-    """What the hub knows about one device: backfill ring, latest status, counters."""
+    """What the hub knows about one device: backfill ring (bounded in seconds and bytes), latest status, counters."""
 
     ring: collections.deque[tuple[float, str]] = dataclasses.field(default_factory=collections.deque)
+    ring_bytes: int = 0
     status_text: str | None = None
     status: dict[str, Any] = dataclasses.field(default_factory=dict)
     status_at: float = 0.0
@@ -32,44 +36,20 @@ class DeviceState:
     ingest_open: int = 0
 
 
-class Viewer:
-    """One subscriber: a bounded queue of message texts and its drop counter."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, maxsize: int) -> None:
-        self.id = next(self._ids)
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=maxsize)
-        self.dropped = 0
-        self.sent = 0
-
-    def offer(self, text: str) -> bool:
-        """Queue a message without waiting; on a full queue drop the oldest. False when something was dropped."""
-        try:
-            self.queue.put_nowait(text)
-            return True
-        except asyncio.QueueFull:
-            pass
-        try:
-            self.queue.get_nowait()
-        except asyncio.QueueEmpty:  # pragma: no cover - only if a consumer raced us
-            pass
-        self.dropped += 1
-        self.queue.put_nowait(text)
-        return False
-
-
 class Hub:
     """Fan-out point between the ingest and the viewers of one process."""
 
-    def __init__(self, viewer_queue: int = 256, backfill_seconds: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window_bytes: int = 1 << 20, queue_bytes: int = 4 << 20, backfill_seconds: float = 30.0,
+                 backfill_bytes: int = 2 << 20, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.viewer_queue = viewer_queue
+        self.window_bytes = window_bytes
+        self.queue_bytes = queue_bytes
         self.backfill_seconds = backfill_seconds
+        self.backfill_bytes = backfill_bytes
         self.viewers: dict[int, Viewer] = {}
         self.devices: dict[str, DeviceState] = {}
-        self.dropped = 0
+        self.dropped = 0  # messages lost by viewers that were dropped
+        self.viewers_dropped = 0
         self.published = 0
 
     def device(self, name: str) -> DeviceState:
@@ -86,9 +66,10 @@ class Hub:
         if msg_type == "samples":
             ring = state.ring
             ring.append((now, text))
+            state.ring_bytes += len(text)
             horizon = now - self.backfill_seconds
-            while ring and ring[0][0] < horizon:
-                ring.popleft()
+            while ring and (ring[0][0] < horizon or state.ring_bytes > self.backfill_bytes):
+                state.ring_bytes -= len(ring.popleft()[1])
             state.last_frame_at = now
             state.frames += 1
         else:
@@ -102,28 +83,51 @@ class Hub:
         self.device(device).status = status
 
     def broadcast(self, text: str) -> None:
-        """Offer a message to every viewer (drops counted per viewer and in total)."""
-        for viewer in self.viewers.values():
-            if not viewer.offer(text):
-                self.dropped += 1
+        """Offer a message to every viewer; drop those that have fallen too far behind."""
+        behind = [viewer for viewer in self.viewers.values() if not viewer.offer(text)]
+        for viewer in behind:
+            self.drop(viewer, len(text))
 
-    def subscribe(self) -> tuple[Viewer, list[str]]:
-        """Add a viewer; returns it with the backfill to send first (latest statuses, then recent frames)."""
-        viewer = Viewer(self.viewer_queue)
-        backfill = [s.status_text for s in self.devices.values() if s.status_text]
+    def drop(self, viewer: Viewer, incoming: int = 0) -> None:
+        """Disconnect a viewer that fell too far behind: counted, logged once, its queue freed at once."""
+        if self.viewers.pop(viewer.id, None) is None:
+            return
+        self.viewers_dropped += 1
+        in_flight, queued = viewer.in_flight, viewer.queued_bytes
+        self.dropped += viewer.discard()
+        log.warning("viewer %d from %s dropped: too far behind (%d bytes unacknowledged, %d queued, %d more "
+                    "arriving; %d viewer(s) dropped so far)", viewer.id, viewer.peer, in_flight, queued, incoming,
+                    self.viewers_dropped)
+        if viewer.on_drop is not None:
+            viewer.on_drop()
+
+    def subscribe(self, peer: str = "?", on_drop: Callable[[], None] | None = None) -> Viewer:
+        """Add a viewer, its queue preloaded with the backfill: latest statuses, then the newest recent frames."""
+        viewer = Viewer(self.window_bytes, self.queue_bytes, peer, on_drop)
+        budget = self.queue_bytes // 2  # leave room for live messages while the backfill goes out
+        statuses = [s.status_text for s in self.devices.values() if s.status_text]
+        budget -= sum(len(t) for t in statuses)
         horizon = self.clock() - self.backfill_seconds
+        frames: list[str] = []
         for state in self.devices.values():
-            backfill.extend(text for t, text in state.ring if t >= horizon)
+            for t, text in reversed(state.ring):
+                if t < horizon or len(text) > budget:
+                    break
+                frames.append(text)
+                budget -= len(text)
+        backfill = statuses + frames[::-1]
+        for text in backfill:
+            viewer.offer(text)
         self.viewers[viewer.id] = viewer
-        log.info("viewer %d connected (%d viewers), backfill %d messages", viewer.id, len(self.viewers),
-                 len(backfill))
-        return viewer, backfill
+        log.info("viewer %d connected from %s (%d viewers), backfill %d messages", viewer.id, peer,
+                 len(self.viewers), len(backfill))
+        return viewer
 
     def unsubscribe(self, viewer: Viewer) -> None:
-        """Remove a viewer."""
+        """Remove a viewer that left (nothing to do when it was dropped already)."""
         if self.viewers.pop(viewer.id, None) is not None:
-            log.info("viewer %d gone (%d left), it dropped %d messages", viewer.id, len(self.viewers),
-                     viewer.dropped)
+            viewer.discard()
+            log.info("viewer %d gone (%d left)", viewer.id, len(self.viewers))
 
     def ingest_opened(self, device: str) -> None:
         """Note that an ingest connection carries this device."""
@@ -138,9 +142,10 @@ class Hub:
         """Counters for the status panel and the status API."""
         return {
             "viewers": len(self.viewers),
+            "viewers_dropped": self.viewers_dropped,
             "dropped": self.dropped,
             "published": self.published,
-            "viewer_drops": {str(v.id): v.dropped for v in self.viewers.values()},
+            "viewer_bytes": {str(v.id): v.in_flight + v.queued_bytes for v in self.viewers.values()},
         }
 
 
@@ -154,7 +159,8 @@ def get_hub() -> Hub:
         from django.conf import settings
 
         cfg = settings.SENSOR_WEB
-        _hub = Hub(viewer_queue=cfg.viewer_queue, backfill_seconds=cfg.backfill_seconds)
+        _hub = Hub(window_bytes=cfg.viewer_window_kb * 1024, queue_bytes=cfg.viewer_queue_kb * 1024,
+                   backfill_seconds=cfg.backfill_seconds, backfill_bytes=cfg.backfill_kb * 1024)
     return _hub
 
 

@@ -97,6 +97,13 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = SENSOR_WEB.secure_cookies
 CSRF_COOKIE_SECURE = SENSOR_WEB.secure_cookies
+# Behind a TLS front (SENSOR_WEB_HTTPS=1): it terminates HTTPS and says so in X-Forwarded-Proto; plain HTTP
+# requests are redirected and browsers are told to use HTTPS only (HSTS).
+if SENSOR_WEB.https:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+SECURE_HSTS_SECONDS = SENSOR_WEB.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SENSOR_WEB.hsts_seconds > 0
 
 LOGGING = {
     "version": 1,

@@ -10,10 +10,8 @@ import sdnotify
 log = logging.getLogger(__name__)
 
 
-def ready(url: str) -> None:
-    """Announce the dashboard's URL, tell systemd we are up and start watchdog pings if it asked for them."""
-    log.info("dashboard at %s", url)
-    print(f"sensor-web: dashboard at {url}", flush=True)
+def ready() -> None:
+    """Tell systemd we are up and start watchdog pings if it asked for them."""
     if not os.environ.get("NOTIFY_SOCKET"):
         return
     notifier = sdnotify.SystemdNotifier()

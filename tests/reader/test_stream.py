@@ -198,3 +198,24 @@ def test_wrong_token_is_reported_clearly(sim_factory, start_reader, tmp_path):
     t.join(10)
     assert json.loads((tmp_path / "d" / sim.link.name).joinpath(
         sessions(tmp_path / "d", sim.link.name)[0].name, "session.json").read_text())["lines"] > 0
+
+
+def test_lines_go_out_at_once_when_the_stream_is_idle(sink):
+    """No fixed frame interval: with a one-minute ceiling, an idle stream still sends each chunk right away."""
+    from reader.stream import LiveStream
+
+    stream = LiveStream(f"ws://127.0.0.1:{sink.port}/", "s3cret", lambda: {"device": "d"}, interval=60.0)
+    stream.start()
+    try:
+        ctx = ("d", "s", ["seq", "ch1"])
+        sink.wait(lambda ms: any(m["type"] == "status" for m in ms))  # connected
+        for i in range(3):
+            stream.offer(ctx, [(b"%d,0.5\n" % i, 1, 1764061139.0 + i)])
+            sink.wait(lambda ms, i=i: sum(m["n"] for m in ms if m["type"] == "samples") == i + 1)
+        stream.offer(ctx, [(b"3,0.5\n4,0.25\n", 2, 1764061142.0), (b"5,0.0\n", 1, 1764061142.5)])
+        sink.wait(lambda ms: sum(m["n"] for m in ms if m["type"] == "samples") == 6)
+    finally:
+        stream.stop()
+    rows = [r for f in sink.samples() for r in parse_rows(f)]
+    assert [r[1] for r in rows] == ["0", "1", "2", "3", "4", "5"] and rows[5][0] == "1764061142.500000"
+    assert all(f["decimation"] == 1 for f in sink.samples())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import http.cookiejar
 import json
+import os
 import re
 import shutil
 import socket
@@ -21,7 +23,7 @@ from websockets.sync.client import connect
 
 from reader.frames import samples_message, status_message
 
-from .conftest import TOKEN, VENV_BIN, require_assets, server_env
+from .conftest import TOKEN, VENV_BIN, free_port, require_assets, server_env, wait_for
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -172,3 +174,108 @@ def test_systemd_ready_and_watchdog_notifications(web_server: Any) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     assert got[0] == "READY=1"
     assert got[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+
+
+def test_csp_lets_the_page_connect_only_to_its_own_origin(web_server: Any) -> None:
+    server = web_server()
+    policy = fetch(server.url + "/")[1]["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    assert directives["connect-src"] == ["'self'"]  # CSP 3: 'self' covers ws(s):// to the same host and port
+
+
+HTTPS_ENV = {"SENSOR_WEB_HTTPS": "1", "SENSOR_WEB_ALLOWED_HOSTS": "box.lab",
+             "SENSOR_WEB_CSRF_TRUSTED_ORIGINS": "https://box.lab"}
+
+
+def test_deploy_check_is_clean_with_the_https_settings(tmp_path: Path) -> None:
+    env = server_env(tmp_path, **HTTPS_ENV)
+    proc = subprocess.run([str(VENV_BIN / "sensor-web"), "manage", "check", "--deploy", "--fail-level", "WARNING"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no issues" in proc.stdout
+
+
+def test_behind_a_tls_front_plain_http_is_redirected_and_https_gets_hsts(web_server: Any) -> None:
+    server = web_server(**{**HTTPS_ENV, "SENSOR_WEB_ALLOWED_HOSTS": "127.0.0.1"})
+    status, headers, _ = fetch(server.url + "/")
+    assert status == 301 and headers["Location"].startswith("https://127.0.0.1")
+    status, headers, _ = fetch(server.url + "/", headers={"X-Forwarded-Proto": "https"})
+    assert status == 200
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+@pytest.mark.parametrize(("bind", "expected"), [
+    ("127.0.0.1", "dashboard at http://127.0.0.1:{port}/"),
+    ("0.0.0.0", ("listening on all addresses (0.0.0.0) port {port}: dashboard at http://{host}:{port}/ "
+                "(or any address of this machine)")),
+])
+def test_the_dashboard_url_is_logged_once_and_usable(bind: str, expected: str, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "web.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(VENV_BIN / "sensor-web"), "--bind", bind, "--port", str(port)],
+                                env=server_env(tmp_path), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "dashboard at" in log.read_text() or proc.poll() is not None, 60, "the start-up lines")
+        socket.create_connection(("127.0.0.1", port), timeout=10).close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    lines = [line for line in log.read_text().splitlines() if "dashboard at" in line]
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(expected.format(port=port, host=socket.gethostname()))
+
+
+class NeverReader:
+    """A viewer that completes the websocket handshake and then never reads its socket again."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET /ws/live/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n"
+            .encode())
+        self.head = b""
+        while b"\r\n\r\n" not in self.head:
+            self.head += self.sock.recv(1)  # byte by byte: nothing of the stream is read
+
+    def closed_by_server(self) -> bool:
+        """Read until the server ends the connection (a close after its 1 s close handshake, or a reset)."""
+        try:
+            while self.sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        self.sock.close()
+        return True
+
+
+def test_never_reading_viewer_is_disconnected_by_the_real_server(web_server: Any) -> None:
+    """Through Daphne: a viewer that stops reading is dropped and counted; what it was sent stays bounded."""
+    window_kb, queue_kb = 64, 256
+    server = web_server(SENSOR_WEB_VIEWER_WINDOW_KB=str(window_kb), SENSOR_WEB_VIEWER_QUEUE_KB=str(queue_kb),
+                        SENSOR_WEB_BACKFILL_KB="64")
+    stalled = NeverReader(server.port)
+    assert stalled.head.startswith(b"HTTP/1.1 101")
+    rows = b"".join(b"1764061139.%06d,%d,%s\n" % (i, i, b"0.1234," * 7 + b"0.5") for i in range(500))
+    with connect(server.ws_url + "/ws/ingest/", additional_headers={"Authorization": f"Bearer {TOKEN}"},
+                 open_timeout=10) as source:
+        frame = 0
+
+        def feed_until_dropped() -> bool:
+            nonlocal frame
+            frame += 1
+            source.send(samples_message("sim0", "s1", frame, ["seq"] + [f"ch{c}" for c in range(8)], rows, 500, 1))
+            return json.loads(fetch(server.url + "/api/status")[2])["web"].get("viewers_dropped", 0) >= 1
+        wait_for(feed_until_dropped, 60, "the never-reading viewer to be dropped")
+        sent_in_all = frame * len(rows)
+    assert stalled.closed_by_server()
+    line = re.search(rb"viewer \d+ from \S+ dropped: too far behind \((\d+) bytes unacknowledged, (\d+) queued",
+                     server.output().encode())
+    assert line, server.output()
+    in_flight, queued = int(line.group(1)), int(line.group(2))
+    assert in_flight <= window_kb * 1024 + len(rows) + 200 and queued <= queue_kb * 1024 < sent_in_all
+    stats = json.loads(fetch(server.url + "/api/status")[2])["web"]
+    assert stats["viewers_dropped"] == 1 and stats["viewers"] == 0

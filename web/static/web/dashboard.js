@@ -54,7 +54,9 @@
       attempt++;
       stats.reconnects++;
       const delay = Math.min(10000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() * 0.5);
-      setConn("closed", ev.code === 4403 ? "refused (log in again)" : `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      const again = `reconnecting in ${(delay / 1000).toFixed(1)} s`;
+      // 4008: the server dropped this page for falling too far behind (a slow link or a stalled tab)
+      setConn("closed", ev.code === 4403 ? "refused (log in again)" : ev.code === 4008 ? `too far behind, ${again}` : again);
       setTimeout(connect, delay);
     };
   }
