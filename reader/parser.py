@@ -250,11 +250,11 @@ class LineParser:
             names = self._names(line)
             self._adopt_shape(len(names), names)
             return
+        suspect = self._lines == 1 and not self._start_seen
         if not line or not all(_NUMBER_RE.fullmatch(f) for f in line.split(b",")):
-            res.rejects.append(Reject(self._reason(raw, line), raw))
+            res.rejects.append(Reject("partial line at start" if suspect else self._reason(raw, line), raw))
             return
         if self._pending is None:
-            suspect = self._lines == 1 and not self._start_seen
             if suspect and not self.seq:  # nothing can tell a whole first line from the tail of a cut one
                 res.rejects.append(Reject("partial line at start", raw))
                 return

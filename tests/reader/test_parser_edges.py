@@ -119,3 +119,10 @@ def test_device_ids_that_escape_nest_or_hide_are_refused(text):
 @pytest.mark.parametrize("text", ["monitor1", "FT232R_A50285BI", "ttyUSB0", "lab.monitor-1"])
 def test_plain_device_ids_are_fine(text):
     assert is_device_id(text)
+
+
+def test_a_torn_first_line_is_named_as_such_whatever_is_wrong_with_it():
+    """The tail of a cut line may be empty or start with a delimiter: still "partial line at start"."""
+    for torn in (b"", b",0.5000,0.2500", b".5000,0.2500"):
+        _, rejects, _ = feed_all(LineParser(ParserConfig(seq=True)), [torn + b"\n7,0.1000,0.2000\n8,0.1,0.2\n"])
+        assert rejects == [("partial line at start", torn)]

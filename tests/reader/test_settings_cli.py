@@ -50,7 +50,9 @@ def test_bad_settings_say_what_is_wrong(argv, env, message):
 
 
 def test_cli_error_exit_code_and_message():
-    out = subprocess.run([READER, "--port", "/dev/null"], capture_output=True, text=True, env={}, timeout=30, check=False)
+    env = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # (the code under test, nothing else)
+    out = subprocess.run([READER, "--port", "/dev/null"], capture_output=True, text=True, env=env, timeout=30,
+                         check=False)
     assert out.returncode == 2
     assert "no data directory" in out.stderr and "Traceback" not in out.stderr
 
