@@ -126,6 +126,16 @@ def _last_line(path: Path) -> bytes:
         return f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
 
 
+def _remove_empty_session(session_dir: Path) -> None:
+    """Remove a session folder that got no manifest (and its manifest's temp file)."""
+    try:
+        for leftover in session_dir.iterdir():
+            leftover.unlink()
+        session_dir.rmdir()
+    except OSError:
+        pass
+
+
 class SessionFiles:
     """Writes one session's folder. Used from the disk-writer thread only."""
 
@@ -136,7 +146,11 @@ class SessionFiles:
         self.manifest = SessionManifest(
             session_id=self.dir.name, started_at=format_time(now), columns=[], **manifest_fields
         )
-        self.manifest.save(self.dir)
+        try:
+            self.manifest.save(self.dir)
+        except OSError:
+            _remove_empty_session(self.dir)  # a retry makes a new one: leave no empty folders behind
+            raise
         self.batch_lines = batch_lines
         self.batch_seconds = batch_seconds
         self.writer: BatchWriter | None = None

@@ -160,3 +160,30 @@ def test_torn_first_line_without_counter_is_not_committed(sim_factory, start_rea
     [session] = sessions(data, sim.link.name)
     assert device_lines(recorded_rows(session)) == ["1295,-0.6000,0.2400", "1296,-0.5000,0.2300"]
     assert [r.split(b"\t", 1)[1] for r in _rejects(session)] == [b"partial line at start\t94,-0.6114,0.2500"]
+
+
+def test_disk_full_before_the_session_starts_then_stop(sim_factory, start_reader, small_disk):
+    """No room even for session.json: lines wait in memory; the stop makes room with the reserve."""
+    sim = sim_factory(channels=4, rate=1000, seq=True)
+    data = small_disk / "data"
+    args = ["--port", sim.link, "--data-dir", data, "--local", "--seq"]
+    first = start_reader(*args, env=ENV)  # allocates the reserve, which stays for the next run
+    sim.pause()
+    assert sim.wait_drained(10)
+    wait_for(lambda: reader_status(data, sim.link.name).get("lines") == sim.sent_count, 10, "all lines read")
+    assert first.terminate() == 0
+    sim.resume()
+    [done] = sessions(data, sim.link.name)
+    fill(small_disk / "filler")
+    sent_before = sim.sent_count
+    rp = start_reader(*args, env=ENV, wait=False)
+    rp.wait_log(r"CRITICAL .*cannot create the session folder")
+    assert sim.wait_sent(sent_before + 1500, 10)
+    sim.pause()
+    assert sim.wait_drained(10)
+    assert rp.terminate() == 0
+    assert "released the 1.0 MB reserve" in rp.log
+    [session] = [s for s in sessions(data, sim.link.name) if s != done]  # and no empty folders left behind
+    m = manifest_json(session)
+    assert (m["state"], m["end_reason"], m["lost"]) == ("closed", "stopped", {})
+    assert seqs(done) + seqs(session) == list(range(sim.sent_count))
