@@ -124,6 +124,19 @@ class BatchWriter:
             except OSError as err:
                 self._fail(self._open, err)
 
+    def drop_pending(self) -> int:
+        """Forget every row not committed (they cannot be saved); returns how many lines that was."""
+        lines = self.pending_lines
+        for batch in self._batches():
+            batch.close_fd()
+            try:
+                self._temp_path(batch).unlink(missing_ok=True)
+            except OSError:
+                pass
+        self._sealed, self._open = [], None
+        self.error = None
+        return lines
+
     def abandon(self) -> None:
         """Close files without committing (a temp file stays for crash recovery)."""
         for batch in self._batches():

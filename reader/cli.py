@@ -49,11 +49,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--delimiter", help="field delimiter of the device's lines (default ',')")
     p.add_argument("--checksum", action="store_true", default=None, help="lines end with an NMEA-style *HH checksum")
     p.add_argument("--max-line", type=int, help="longest accepted line in bytes (default 4096)")
+    p.add_argument("--eol", choices=["auto", "lf", "crlf", "cr"],
+                   help="line endings: auto (default: LF, CR LF and CR all end a line) or force one")
     p.add_argument("--device-id", help="device id for the folder name (default: USB serial number or port name)")
     p.add_argument("--ws-url", help="web app ingest websocket (default ws://127.0.0.1:8000/ws/ingest/)")
     p.add_argument("--token", help="ingest token (prefer SENSOR_INGEST_TOKEN: flags show in ps)")
     p.add_argument("--stream-max-rate", type=float, help="most lines/s sent live; more are decimated (default 10000)")
     p.add_argument("--max-buffer-mb", type=int, help="memory kept while the disk is unwritable (default 64)")
+    p.add_argument("--reserve-mb", type=float,
+                   help="disk space kept allocated for a stop while the disk is full (default: the max buffer)")
+    p.add_argument("--stop-timeout", type=float,
+                   help="seconds a stop or unplug retries a refused disk before using the reserve (default 15)")
     p.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p.parse_args(argv)

@@ -11,6 +11,8 @@ Layout under the data directory::
         .upload/                the uploader's per-batch "done" markers (its Luigi targets)
         .lock                   (in the device folder) held by the reader recording that device
     <data dir>/.status/<name>.json   health published by the services (dot folders are not devices)
+    <data dir>/.reserve/<name>       space a reader keeps allocated, released to save what it holds when a
+                                     stop or unplug finds the disk full (a plain file of zeros)
     <data dir>/.uploader.pid, .uploader.log, .evicting-*   the uploader daemon's own files
 
 A batch is a comma-separated file. Its first line is the header ``host_time,<device columns...>``;
@@ -41,10 +43,22 @@ MANIFEST_NAME = "session.json"
 REJECTS_NAME = "rejects.txt"
 TOUCHED_NAME = ".touched"
 STATUS_DIRNAME = ".status"
+RESERVE_DIRNAME = ".reserve"
 SEQ_COLUMN = "seq"
 
 _BATCH_RE = re.compile(r"^batch-(\d{6,})\.csv$")
 _SAFE_ID_RE = re.compile(r"[^A-Za-z0-9._-]+")
+# The one rule for a device id (a folder name under the data directory and a part of the S3 key): a single
+# path component that cannot escape, nest or hide (no "/", no leading "." or "-"), at most 128 characters.
+DEVICE_ID_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 128 characters"
+_DEVICE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+# Causes of lines the reader read but could not keep (session.json "lost", the status "lost").
+LOST_DISK_FULL = "disk_full"  # held in memory at stop/unplug; the disk stayed full beyond the reserve
+LOST_DISK_ERROR = "disk_error"  # held in memory at stop/unplug; the disk failed otherwise (I/O error, ...)
+LOST_BUFFER = "buffer_overflow"  # dropped: the memory buffer was full while the disk refused writes
+LOST_KILL = "kill"  # counter gap since a session that ended in a crash (kill -9, power loss)
+LOST_OFFLINE = "offline"  # counter gap since a session that ended normally (sent while no reader read)
 
 
 def format_time(dt: datetime) -> str:
@@ -58,9 +72,14 @@ def parse_time(text: str) -> datetime:
 
 
 def safe_id(text: str) -> str:
-    """Turn a device or session name into a safe single path component."""
-    cleaned = _SAFE_ID_RE.sub("_", text).strip("._")
+    """Map any name to one that follows the device-id rule (a safe single path component)."""
+    cleaned = _SAFE_ID_RE.sub("_", text).strip("._-")[:128].rstrip("._-")
     return cleaned or "unknown"
+
+
+def is_device_id(text: str) -> bool:
+    """True when ``text`` follows the device-id rule (DEVICE_ID_RULE)."""
+    return _DEVICE_ID_RE.fullmatch(text) is not None
 
 
 def new_session_id(now: datetime, device_dir: Path) -> str:
@@ -71,6 +90,12 @@ def new_session_id(now: datetime, device_dir: Path) -> str:
         n += 1
         candidate = f"{base}-{n}"
     return candidate
+
+
+def session_order(session_id: str) -> tuple[str, int]:
+    """Sort key of session ids: start time, then the -2, -3... of sessions started in the same second."""
+    base, _, n = session_id.partition("-")
+    return base, int(n) if n.isdigit() else 1
 
 
 def batch_filename(index: int) -> str:
@@ -242,6 +267,7 @@ class SessionManifest:
     gaps: int = 0
     missing: int = 0
     batches: int = 0
+    lost: dict[str, int] = dataclasses.field(default_factory=dict)  # lines read but not kept, by LOST_* cause
     usb_serial: str | None = None
     format_version: int = FORMAT_VERSION
 
@@ -269,6 +295,11 @@ class SessionManifest:
     def save(self, session_dir: Path) -> None:
         """Replace the session folder's manifest atomically and durably."""
         write_atomic(session_dir / MANIFEST_NAME, self.to_json())
+
+
+def reserve_path(data_dir: Path, name: str) -> Path:
+    """Where a service keeps its disk reserve."""
+    return data_dir / RESERVE_DIRNAME / safe_id(name)
 
 
 def is_touched(session_dir: Path) -> bool:

@@ -17,9 +17,13 @@ _COUNTER = rb"[ ]*\d+[ ]*"
 _FAST_NUMBER = rb"-?\d++\.?+\d*+(?:[eE][-+]?\d++)?+"
 _FAST_COUNTER = rb"\d++"
 _NUMBER_RE = re.compile(_NUMBER)
+_COUNTER_RE = re.compile(_COUNTER)
 _NAME_RE = re.compile(rb"[ ]*[A-Za-z_][A-Za-z0-9_.()\[\]-]*[ ]*")
 _CHECKSUM_RE = re.compile(rb"^(.*)\*([0-9A-Fa-f]{2})$", re.DOTALL)
 _ALLOWED_TEXT = bytes(range(0x20, 0x7F))
+_SWAP_CR_LF = bytes.maketrans(b"\r\n", b"\n\r")  # forced CR endings: split on "\n" like the other modes
+
+EOL_MODES = ("auto", "lf", "crlf", "cr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ParserConfig:
     seq: bool = False  # first column is a sequence counter (also implied by a header naming it "seq")
     checksum: bool = False  # every line ends with NMEA-style "*HH" (XOR of the bytes before "*")
     max_line: int = 4096  # longer lines are rejected; memory stays bounded
+    eol: str = "auto"  # auto: LF, CR LF and CR each end a line; lf/crlf/cr: only that one (others: rejected)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +62,12 @@ def _leading_int(line: bytes) -> int:
     return int(line[:comma] if comma >= 0 else line)
 
 
+def _counter_follows(first: bytes, second: bytes) -> bool:
+    """Whether both lines start with an integer counter and the second one is the next."""
+    a, b = first.split(b",", 1)[0], second.split(b",", 1)[0]
+    return bool(_COUNTER_RE.fullmatch(a) and _COUNTER_RE.fullmatch(b)) and int(b) == int(a) + 1
+
+
 def nmea_checksum(payload: bytes) -> int:
     """XOR of all bytes: the NMEA-style line checksum."""
     return reduce(xor, payload, 0)
@@ -67,7 +78,8 @@ class LineParser:
 
     Columns come from a header line (all fields are names) or, failing that, from the first two data lines
     that agree on their shape. The first line of a connection may be the tail of a line cut when the port
-    opened: it is accepted only if the line after it confirms it (see ``_continues``), else rejected.
+    opened: unless its start was seen (``quiet`` before any byte), it is accepted only when a sequence
+    counter confirms it (the next counter follows), else rejected as "partial line at start".
     """
 
     def __init__(self, config: ParserConfig = ParserConfig()) -> None:
@@ -80,12 +92,33 @@ class LineParser:
         self._pending: bytes | None = None  # first data line while the shape is unknown
         self._line_re: re.Pattern[bytes] | None = None
         self._block_re: re.Pattern[bytes] | None = None
+        self._lines = 0  # lines ended so far (until the shape is known)
+        self._start_seen = False  # the line was quiet before the first byte: the first line is whole
+        self._pending_suspect = False  # the held first line may be the tail of a cut line
+        self._after_cr = False  # auto line endings: the last byte was a CR (a LF right after it belongs to it)
 
     # -- public -------------------------------------------------------------------------------------
+    def quiet(self) -> None:
+        """The port was quiet before any byte arrived: the first line starts with the first byte."""
+        if self._lines == 0 and not self._tail and not self._discarding:
+            self._start_seen = True
+
     def feed(self, data: bytes) -> ParseResult:
         """Consume bytes; return the complete lines they finished."""
         res = ParseResult()
         max_line = self.config.max_line
+        eol = self.config.eol
+        if eol == "auto":
+            if self._after_cr and data[:1] == b"\n":
+                data = data[1:]
+            self._after_cr = False
+            if b"\r" in data:
+                self._after_cr = data[-1:] == b"\r"
+                data = data.replace(b"\r\n", b"\n")
+                if b"\r" in data:
+                    data = data.replace(b"\r", b"\n")
+        elif eol == "cr":
+            data = data.translate(_SWAP_CR_LF)
         if self._discarding:
             nl = data.find(b"\n")
             if nl < 0:
@@ -96,13 +129,16 @@ class LineParser:
             data = self._tail + data
         end = data.rfind(b"\n") + 1
         complete, tail = data[:end], data[end:]
+        if complete:
+            self._process(complete, res)
         if len(tail) > max_line:
+            self._lines += 1
             res.rejects.append(Reject("overlong", tail[:max_line]))
             self._discarding = True
             tail = b""
         self._tail = tail
-        if complete:
-            self._process(complete, res)
+        if eol == "cr" and res.rejects:
+            res.rejects = [Reject(r.reason, r.data.translate(_SWAP_CR_LF)) for r in res.rejects]
         return res
 
     def finish(self) -> ParseResult:
@@ -110,18 +146,28 @@ class LineParser:
         res = ParseResult()
         if self._pending is not None:
             line, self._pending = self._pending, None
-            self._adopt_shape(line.count(b",") + 1, None)
-            self._classify(line, line, res)
+            if self._pending_suspect:  # nothing came after it to confirm it
+                res.rejects.append(Reject("partial line at start", line))
+            else:
+                self._adopt_shape(line.count(b",") + 1, None)
+                self._classify(line, line, res)
         if self._tail:
-            res.rejects.append(Reject("incomplete at end", self._tail))
+            data = self._tail.translate(_SWAP_CR_LF) if self.config.eol == "cr" else self._tail
+            res.rejects.append(Reject("incomplete at end", data))
             self._tail = b""
         self._discarding = False
         return res
 
     # -- internals ----------------------------------------------------------------------------------
     def _process(self, complete: bytes, res: ParseResult) -> None:
-        if b"\r" in complete:
+        eol = self.config.eol
+        if eol == "crlf":
+            n = complete.count(b"\n")
+            if complete.count(b"\r\n") != n or complete.count(b"\r") != n:
+                return self._slow(complete, res, normalise=self.config.delimiter != b",", check_eol=True)
             complete = complete.replace(b"\r\n", b"\n")
+        elif eol != "auto" and b"\r" in complete:  # a stray CR (in "cr" mode: LF) inside a line
+            return self._slow(complete, res, normalise=self.config.delimiter != b",", check_eol=True)
         delim = self.config.delimiter
         if self.config.checksum or (delim != b"," and b"," in complete):
             return self._slow(complete, res, normalise=delim != b",")
@@ -144,11 +190,21 @@ class LineParser:
         self.last_seq = last
         return True
 
-    def _slow(self, complete: bytes, res: ParseResult, normalise: bool) -> None:
+    def _slow(self, complete: bytes, res: ParseResult, normalise: bool, check_eol: bool = False) -> None:
         lines = complete.split(b"\n")
         lines.pop()
         delim = self.config.delimiter
+        eol = self.config.eol if check_eol else "auto"  # (else the endings are known to be right)
         for raw in lines:
+            self._lines += 1
+            if eol == "crlf":
+                if raw[-1:] != b"\r" or b"\r" in raw[:-1]:
+                    res.rejects.append(Reject("line ending", raw))
+                    continue
+                raw = raw[:-1]
+            elif eol != "auto" and b"\r" in raw:  # lf: a stray CR; cr: a LF (swapped)
+                res.rejects.append(Reject("line ending", raw))
+                continue
             if len(raw) > self.config.max_line:
                 res.rejects.append(Reject("overlong", raw[: self.config.max_line]))
                 continue
@@ -194,36 +250,31 @@ class LineParser:
             names = self._names(line)
             self._adopt_shape(len(names), names)
             return
+        suspect = self._lines == 1 and not self._start_seen
         if not line or not all(_NUMBER_RE.fullmatch(f) for f in line.split(b",")):
-            res.rejects.append(Reject(self._reason(raw, line), raw))
+            res.rejects.append(Reject("partial line at start" if suspect else self._reason(raw, line), raw))
             return
         if self._pending is None:
-            self._pending = line
+            if suspect and not self.seq:  # nothing can tell a whole first line from the tail of a cut one
+                res.rejects.append(Reject("partial line at start", raw))
+                return
+            self._pending, self._pending_suspect = line, suspect
             return
         if self._pending.count(b",") != line.count(b","):
-            res.rejects.append(Reject("field count", self._pending))
-            self._pending = line
+            reason = "partial line at start" if self._pending_suspect else "field count"
+            res.rejects.append(Reject(reason, self._pending))
+            self._pending, self._pending_suspect = line, False
             return
-        if not self._continues(self._pending, line):
+        if self._pending_suspect and not _counter_follows(self._pending, line):
+            # The port may have opened in the middle of a line, whose tail then looks like a line of its
+            # own: a counter tells (the tail of "1294,..." is "94,..." or "294,...", not followed by 95).
             res.rejects.append(Reject("partial line at start", self._pending))
-            self._pending = line
+            self._pending, self._pending_suspect = line, False
             return
         held, self._pending = self._pending, None
         self._adopt_shape(line.count(b",") + 1, None)
         for candidate in (held, line):
             self._classify(candidate, candidate, res)
-
-    def _continues(self, first: bytes, second: bytes) -> bool:
-        """Whether the first line of a connection looks whole, judged by the line after it.
-
-        The port may have opened in the middle of a line, whose tail then looks like a line of its own.
-        With a sequence counter the next counter must follow; without one, the first fields must have
-        the same number of decimals (a cut in the integer part cannot be seen: use a counter for that).
-        """
-        if self.seq:
-            return _leading_int(second) == _leading_int(first) + 1
-        a, b = first.split(b",", 1)[0].strip(), second.split(b",", 1)[0].strip()
-        return len(a.partition(b".")[2]) == len(b.partition(b".")[2]) and (b"." in a) == (b"." in b)
 
     def _accept_one(self, line: bytes, res: ParseResult) -> None:
         if self.seq:

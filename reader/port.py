@@ -6,6 +6,7 @@ import logging
 import os
 import select
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import serial
@@ -127,10 +128,17 @@ class SerialPort:
             pass
 
 
-def wait_for_port(config: PortConfig, stop: threading.Event, poll: float = 0.2) -> SerialPort | None:
-    """Open the port, waiting for it to appear (logged once); None if stopped first."""
+def wait_for_port(
+    config: PortConfig, stop: threading.Event, poll: float = 0.2, on_wait: Callable[[], None] | None = None
+) -> SerialPort | None:
+    """Open the port, waiting for it to appear (logged once); None if stopped first.
+
+    ``on_wait`` runs before every attempt: this loop is the reader's work loop while there is no port.
+    """
     reported = None
     while not stop.is_set():
+        if on_wait is not None:
+            on_wait()
         try:
             port = SerialPort(config)
         except PortUnavailable as err:

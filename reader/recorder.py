@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from reader import __version__
-from reader.format import write_status
+from reader.format import LOST_KILL, LOST_OFFLINE, reserve_path, write_status
 from reader.notify import Notifier
 from reader.parser import LineParser, ParserConfig, ParseResult
 from reader.port import PortConfig, PortGone, SerialPort, device_id_for, wait_for_port
-from reader.session import DeviceLock, SessionFiles, recover_device
+from reader.reserve import DiskReserve
+from reader.session import DeviceLock, PreviousSession, SessionFiles, previous_session, recover_device
 from reader.settings import ReaderSettings
 from reader.stream import LiveStream
 from reader.writer import DiskWriter
@@ -33,10 +34,12 @@ class Counters:
         self.gaps = 0
         self.missing = 0
         self.rate = 0.0
+        self.lost: dict[str, int] = {}  # by cause (reader.format.LOST_*); the disk writer adds its own
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict:
         """Counts for session.json."""
-        return {"lines": self.lines, "rejects": self.rejects, "gaps": self.gaps, "missing": self.missing}
+        return {"lines": self.lines, "rejects": self.rejects, "gaps": self.gaps, "missing": self.missing,
+                "lost": dict(self.lost)}
 
 
 class Recorder:
@@ -52,7 +55,7 @@ class Recorder:
         )
         self.parser_config = ParserConfig(
             delimiter=settings.delimiter.encode(), seq=settings.seq, checksum=settings.checksum,
-            max_line=settings.max_line,
+            max_line=settings.max_line, eol=settings.eol,
         )
         self.counters = Counters()
         self.device_id: str | None = None
@@ -62,35 +65,48 @@ class Recorder:
         self.stream: LiveStream | None = None
         self._locks: dict[str, DeviceLock] = {}
         self._ready_sent = False
+        self._previous: PreviousSession | None = None  # where the device's counter stood last time
+        self._next_ping = 0.0
 
     # -- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """The health snapshot shared by the stream, the status file and systemd's STATUS line."""
         c = self.counters
+        writer = self.writer
+        lost = dict(c.lost)
         return {
             "device": self.device_id, "session": self.session_id, "connected": self.connected,
             "port": self.s.port, "recording": self.s.record, "rate": round(c.rate, 1), "lines": c.lines,
             "rejects": c.rejects, "gaps": c.gaps, "missing": c.missing,
             "frames_dropped": self.stream.frames_dropped if self.stream else 0,
-            "lost_lines": self.writer.lost_lines if self.writer else 0,
-            "disk_error": self.writer.disk_error if self.writer else None,
+            "lost_lines": sum(lost.values()), "lost": lost,
+            "disk_error": writer.disk_error if writer is not None else None,
             "time": time.time(),
         }
 
     def _publish(self) -> None:
         st = self.status()
-        state = "recording" if self.connected else "waiting for device"
-        if st["disk_error"]:
-            state = "DISK ERROR"
-        self.notifier.status(
-            f"{state} {self.s.port}: {st['rate']:.0f} lines/s, {st['lines']} lines, {st['rejects']} rejects, "
-            f"{st['gaps']} gaps"
-        )
+        if self.connected:
+            lost = f", {st['lost_lines']} lost" if st["lost_lines"] else ""
+            self.notifier.status(
+                f"recording {self.session_id} from {self.s.port}{' (DISK ERROR)' if st['disk_error'] else ''}: "
+                f"{st['rate']:.0f} lines/s, {st['lines']} lines, {st['rejects']} rejects, {st['gaps']} gaps{lost}"
+            )
+        else:
+            self.notifier.status(f"waiting for device {self.s.port}")
         if self.s.data_dir is not None and self.device_id:
             try:
                 write_status(self.s.data_dir, f"reader-{self.device_id}", st)
             except OSError:
                 pass  # advisory only; a full disk is reported through disk_error
+
+    def _waiting(self) -> None:
+        """One turn of the wait-for-device loop: the reader's work while there is no port."""
+        now = time.monotonic()
+        if now >= self._next_ping:
+            self._next_ping = now + 1.0
+            self._publish()
+            self.notifier.watchdog()  # the wait loop is alive and looking for the device
 
     # -- main loop ----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -104,7 +120,7 @@ class Recorder:
                 if not self._ready_sent:
                     self.notifier.ready()  # ready = configured and waiting for, or reading, the port
                     self._ready_sent = True
-                port = wait_for_port(self.port_config, self.stop)
+                port = wait_for_port(self.port_config, self.stop, on_wait=self._waiting)
                 if port is None:
                     break
                 try:
@@ -129,6 +145,7 @@ class Recorder:
             if self.device_id not in self._locks:
                 self._locks[self.device_id] = DeviceLock(device_dir)
             recover_device(device_dir)
+            self._previous = previous_session(device_dir)
             self.writer = self._start_writer(device_dir, usb_serial)
         self.session_id = self.writer.session.dir.name if self.writer and self.writer.session else _demo_id()
         self.connected = True
@@ -142,9 +159,21 @@ class Recorder:
         log.info("session %s ended (%s): %d lines, %d rejects, %d gaps", self.session_id, reason,
                  self.counters.lines, self.counters.rejects, self.counters.gaps)
         if self.writer is not None:
-            if not self.writer.close(reason, self.counters.as_dict(), timeout=30.0):
-                log.critical("session %s could not be finalised: %s", self.session_id, self.writer.close_error)
+            self._close_writer(self.writer, reason)
+            self.writer = None  # no session is written now: no disk error to show until the next one
             self._publish()
+
+    def _close_writer(self, writer: DiskWriter, reason: str) -> None:
+        """Finish the session; the writer may retry a refused disk for up to the stop timeout."""
+        writer.close(reason, self.counters.as_dict(), timeout=0)
+        deadline = time.monotonic() + self.s.stop_timeout + 10.0  # the writer's own limit comes first
+        while not writer.closed and time.monotonic() < deadline:
+            writer.wait_closed(1.0)
+            if time.monotonic() - writer.heartbeat < 5.0:
+                self.notifier.watchdog()  # the writer is working on the close (retrying the disk)
+        if not writer.wait_closed(0):
+            log.critical("session %s could not be finalised: %s", self.session_id,
+                         writer.close_error or "the disk writer did not finish in time")
 
     def _start_writer(self, device_dir: Path, usb_serial: str | None) -> DiskWriter:
         fields = {"device_id": self.device_id, "port": self.s.port, "baudrate": self.s.baudrate,
@@ -153,7 +182,11 @@ class Recorder:
         def open_session() -> SessionFiles:
             return SessionFiles(device_dir, fields, self.s.batch_lines, self.s.batch_seconds)
 
-        writer = DiskWriter(open_session, self.s.max_buffer_mb * 2**20)
+        assert self.s.data_dir is not None and self.device_id is not None
+        reserve_mb = self.s.max_buffer_mb if self.s.reserve_mb is None else self.s.reserve_mb
+        reserve = DiskReserve(reserve_path(self.s.data_dir, f"reader-{self.device_id}"), int(reserve_mb * 2**20))
+        writer = DiskWriter(open_session, self.s.max_buffer_mb * 2**20, reserve=reserve,
+                            stop_timeout=self.s.stop_timeout, lost=self.counters.lost)
         writer.start()
         writer.started.wait(10.0)  # the writer thread creates the session folder itself
         return writer
@@ -180,6 +213,7 @@ class Recorder:
                 handoff.flush_if_due(now)
             else:
                 handoff.flush()  # idle line: hand over at once
+                parser.quiet()  # quiet before the first byte: the first line's start will be seen
             if now >= next_tick:
                 self.counters.rate = window_lines / max(now - window_start, 1e-6)
                 window_start, window_lines = now, 0
@@ -197,6 +231,9 @@ class Recorder:
         if res.count:
             if handoff.ctx is None and parser.columns is not None:
                 handoff.start(self.device_id or "", self.session_id, list(parser.columns))
+                if self._previous is not None and parser.seq:
+                    self._gap_since_previous(self._previous, res.block)
+                self._previous = None
             c.lines += res.count
             handoff.add(res.block, res.count, t)
         if res.gaps:
@@ -204,13 +241,29 @@ class Recorder:
             c.missing += res.missing
             self._reject_log.gap(res.gaps, res.missing, c.gaps)
         if res.rejects:
-            c.rejects += len(res.rejects)
+            n = len(res.rejects)
+            c.rejects += n
             self._reject_log.rejects(res.rejects, c.rejects)
             if self.writer is not None:
                 ts = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
-                self.writer.submit_rejects(
-                    b"".join(b"%s\t%s\t%s\n" % (ts, r.reason.encode(), r.data) for r in res.rejects)
-                )
+                records = b"".join(b"%s\t%s\t%s\n" % (ts, r.reason.encode(), r.data.replace(b"\n", b"\\n"))
+                                   for r in res.rejects)
+                if not self.writer.submit_rejects(records, n):
+                    c.rejects -= n  # not kept in rejects.txt: counted as lost instead
+
+    def _gap_since_previous(self, previous: PreviousSession, block: bytes) -> None:
+        """Count the counter values between the previous session's last row and this session's first."""
+        first = int(block.split(b",", 1)[0])
+        missing = first - previous.last_seq - 1
+        if missing <= 0:
+            return  # contiguous, or the device restarted its counter
+        cause = LOST_KILL if previous.end_reason == "recovered" else LOST_OFFLINE
+        self.counters.lost[cause] = self.counters.lost.get(cause, 0) + missing
+        if self.writer is not None:
+            self.writer.save_lost()
+        log.warning("%d lines missing between session %s (ended %s, last counter %d) and this one (first "
+                    "counter %d): counted as lost (%s)", missing, previous.session_id, previous.end_reason,
+                    previous.last_seq, first, cause)
 
 
 class _Handoff:

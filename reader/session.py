@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from reader.batches import BatchWriter, DiskError, recover_session_batches
 from reader.format import (
     MANIFEST_NAME,
     REJECTS_NAME,
+    SEQ_COLUMN,
     SessionManifest,
     committed_batches,
     format_time,
     new_session_id,
+    read_batch_header,
+    session_order,
 )
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,58 @@ def recover_device(device_dir: Path) -> list[str]:
     return recovered
 
 
+class PreviousSession(NamedTuple):
+    """Where the device's sequence counter stood at the end of its latest session."""
+
+    session_id: str
+    end_reason: str
+    last_seq: int
+
+
+def previous_session(device_dir: Path) -> PreviousSession | None:
+    """The latest closed session of a device with a counter column, and its last committed counter."""
+    if not device_dir.is_dir():
+        return None
+    names = [e.name for e in os.scandir(device_dir) if e.is_dir() and (Path(e.path) / MANIFEST_NAME).exists()]
+    latest: tuple[str, str] | None = None  # (session id, end reason) of the latest session
+    for name in sorted(names, key=session_order, reverse=True):
+        entry = device_dir / name
+        try:
+            manifest = SessionManifest.load(entry)
+            if not manifest.closed:
+                return None
+            latest = latest or (name, manifest.end_reason or "")
+            batches = committed_batches(entry)
+            if not batches:
+                continue  # nothing committed: the counter stood where an earlier session left it
+            if read_batch_header(batches[-1])[:1] != [SEQ_COLUMN]:
+                return None
+            last_seq = int(_last_line(batches[-1]).split(b",", 2)[1])
+        except (OSError, ValueError, IndexError) as err:
+            log.warning("cannot read where session %s ended: %s", entry, err)
+            return None
+        return PreviousSession(latest[0], latest[1], last_seq)
+    return None
+
+
+def _last_line(path: Path) -> bytes:
+    """The last line of a file (read from its end)."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(size - 65536, 0))
+        return f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+
+
+def _remove_empty_session(session_dir: Path) -> None:
+    """Remove a session folder that got no manifest (and its manifest's temp file)."""
+    try:
+        for leftover in session_dir.iterdir():
+            leftover.unlink()
+        session_dir.rmdir()
+    except OSError:
+        pass
+
+
 class SessionFiles:
     """Writes one session's folder. Used from the disk-writer thread only."""
 
@@ -89,12 +146,16 @@ class SessionFiles:
         self.manifest = SessionManifest(
             session_id=self.dir.name, started_at=format_time(now), columns=[], **manifest_fields
         )
-        self.manifest.save(self.dir)
+        try:
+            self.manifest.save(self.dir)
+        except OSError:
+            _remove_empty_session(self.dir)  # a retry makes a new one: leave no empty folders behind
+            raise
         self.batch_lines = batch_lines
         self.batch_seconds = batch_seconds
         self.writer: BatchWriter | None = None
         self._rejects_fd: int | None = None
-        self._pending_rejects: list[bytes] = []
+        self._pending_rejects: list[tuple[bytes, int]] = []  # (records, how many)
         self._columns_saved = False
 
     def set_columns(self, columns: list[str]) -> None:
@@ -111,9 +172,9 @@ class SessionFiles:
             err = self.writer.error
             raise DiskError(err.errno, f"cannot write batch in {self.dir}: {err.strerror}")
 
-    def add_rejects(self, lines: bytes) -> None:
-        """Append reject records; kept in memory while the disk refuses them."""
-        self._pending_rejects.append(lines)
+    def add_rejects(self, records: bytes, count: int) -> None:
+        """Append ``count`` reject records; kept in memory while the disk refuses them."""
+        self._pending_rejects.append((records, count))
         self._flush_rejects()
 
     def _flush_rejects(self) -> None:
@@ -121,7 +182,11 @@ class SessionFiles:
             if self._rejects_fd is None:
                 self._rejects_fd = os.open(self.dir / REJECTS_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             while self._pending_rejects:
-                os.write(self._rejects_fd, self._pending_rejects[0])
+                records = self._pending_rejects[0][0]
+                written = os.write(self._rejects_fd, records)
+                if written < len(records):  # a short write (disk just filled): the rest stays pending
+                    self._pending_rejects[0] = (records[written:], self._pending_rejects[0][1])
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 self._pending_rejects.pop(0)
         except OSError as err:
             raise DiskError(err.errno, f"cannot write {self.dir / REJECTS_NAME}: {err.strerror}") from err
@@ -129,7 +194,14 @@ class SessionFiles:
     @property
     def pending_bytes(self) -> int:
         """Bytes held in memory, not yet committed."""
-        return (self.writer.pending_bytes if self.writer else 0) + sum(map(len, self._pending_rejects))
+        return (self.writer.pending_bytes if self.writer else 0) + sum(len(r) for r, _ in self._pending_rejects)
+
+    def drop_pending(self) -> tuple[int, int]:
+        """Forget what memory holds (it cannot be saved): returns (lines, reject records) dropped."""
+        lines = self.writer.drop_pending() if self.writer else 0
+        rejects = sum(n for _, n in self._pending_rejects)
+        self._pending_rejects = []
+        return lines, rejects
 
     def tick(self, now: float) -> None:
         """Commit the open batch when it is old enough."""
@@ -154,6 +226,14 @@ class SessionFiles:
             raise DiskError(err.errno, f"cannot update {self.dir / MANIFEST_NAME}: {err.strerror}") from err
         self._columns_saved = True
 
+    def save_lost(self, lost: dict[str, int]) -> None:
+        """Record lost counts in session.json while the session is open (kept by crash recovery)."""
+        self.manifest.lost = {cause: n for cause, n in sorted(lost.items()) if n}
+        try:
+            self.manifest.save(self.dir)
+        except OSError as err:
+            raise DiskError(err.errno, f"cannot update {self.dir / MANIFEST_NAME}: {err.strerror}") from err
+
     def retry(self) -> None:
         """After a disk error: write what memory holds."""
         self._flush_rejects()
@@ -163,8 +243,8 @@ class SessionFiles:
                 err = self.writer.error
                 raise DiskError(err.errno, f"still cannot write in {self.dir}: {err.strerror}")
 
-    def close(self, reason: str, counts: dict[str, int]) -> None:
-        """Commit the partial batch and finalise session.json."""
+    def close(self, reason: str, counts: dict) -> None:
+        """Commit the partial batch and finalise session.json (counts: rejects, gaps, missing, lost)."""
         self._flush_rejects()
         self.commit()
         if self._rejects_fd is not None:
@@ -176,6 +256,7 @@ class SessionFiles:
         m.lines = self.writer.committed_lines if self.writer else 0
         m.batches = self.writer.committed_count if self.writer else 0
         m.rejects, m.gaps, m.missing = counts["rejects"], counts["gaps"], counts["missing"]
+        m.lost = {cause: n for cause, n in sorted(counts.get("lost", {}).items()) if n}
         m.save(self.dir)
 
     def abandon(self) -> None:

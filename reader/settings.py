@@ -7,6 +7,9 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
+from reader.format import DEVICE_ID_RULE, is_device_id
+from reader.parser import EOL_MODES
+
 DEFAULT_WS_URL = "ws://127.0.0.1:8000/ws/ingest/"
 
 
@@ -33,12 +36,15 @@ class ReaderSettings:
     seq: bool = False
     checksum: bool = False
     max_line: int = 4096
+    eol: str = "auto"
     device_id: str | None = None
     ws_url: str = DEFAULT_WS_URL
     token: str | None = None
     stream_interval: float = 0.04  # ~25 frames/s: keeps line-to-screen p99 under 100 ms
     stream_max_rate: float = 10_000.0
     max_buffer_mb: int = 64
+    reserve_mb: float | None = None  # None: as much as max_buffer_mb
+    stop_timeout: float = 15.0
     log_level: str = "INFO"
 
 
@@ -57,11 +63,14 @@ ENV_SETTINGS: list[tuple[str, str, type, str]] = [
     ("SENSOR_SEQ", "seq", bool, "first column is a sequence counter"),
     ("SENSOR_CHECKSUM", "checksum", bool, "lines end with an NMEA-style *HH checksum"),
     ("SENSOR_MAX_LINE", "max_line", int, "longest accepted line in bytes"),
+    ("SENSOR_EOL", "eol", str, "line endings: auto (LF, CR LF or CR), lf, crlf or cr"),
     ("SENSOR_DEVICE_ID", "device_id", str, "override the device id (default: USB serial or port name)"),
     ("SENSOR_WS_URL", "ws_url", str, "the web app's ingest websocket"),
     ("SENSOR_INGEST_TOKEN", "token", str, "secret shared with the web app"),
     ("SENSOR_STREAM_MAX_RATE", "stream_max_rate", float, "most lines per second sent live (display only)"),
     ("SENSOR_MAX_BUFFER_MB", "max_buffer_mb", int, "memory held while the disk is unwritable"),
+    ("SENSOR_RESERVE_MB", "reserve_mb", float, "disk space kept free for a stop while the disk is full"),
+    ("SENSOR_STOP_TIMEOUT", "stop_timeout", float, "seconds a stop or unplug retries a refused disk"),
     ("SENSOR_LOG_LEVEL", "log_level", str, "DEBUG, INFO, WARNING, ERROR"),
 ]
 
@@ -123,6 +132,18 @@ def _validate(s: ReaderSettings) -> None:
         raise SettingsError("bytesize must be 5-8 and stopbits 1, 1.5 or 2")
     if s.max_line < 16:
         raise SettingsError("max line must be at least 16 bytes")
+    if s.eol not in EOL_MODES:
+        raise SettingsError(f"line endings (--eol, SENSOR_EOL) must be one of {', '.join(EOL_MODES)} (got {s.eol!r})")
+    if s.device_id is not None and not is_device_id(s.device_id):
+        raise SettingsError(
+            f"device id (--device-id, SENSOR_DEVICE_ID) {s.device_id!r} is not a plain folder name: use {DEVICE_ID_RULE}"
+        )
+    if s.max_buffer_mb < 1:
+        raise SettingsError(f"max buffer (--max-buffer-mb, SENSOR_MAX_BUFFER_MB) must be at least 1 (got {s.max_buffer_mb})")
+    if s.reserve_mb is not None and not s.reserve_mb >= 0:
+        raise SettingsError(f"reserve (--reserve-mb, SENSOR_RESERVE_MB) must be 0 or more (got {s.reserve_mb})")
+    if not 0 < s.stop_timeout <= 600:
+        raise SettingsError(f"stop timeout (--stop-timeout, SENSOR_STOP_TIMEOUT) must be 0..600 s (got {s.stop_timeout})")
     if s.stream and not s.ws_url.startswith(("ws://", "wss://")):
         raise SettingsError(f"SENSOR_WS_URL must start with ws:// or wss:// (got {s.ws_url!r})")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

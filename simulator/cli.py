@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delimiter", metavar="C", default=",", help="field delimiter (default %(default)r; \\t for a tab)")
     p.add_argument("--checksum", action="store_true", help='append an NMEA-style "*HH" checksum to each line')
     p.add_argument("--crlf", action="store_true", help="end lines with CR LF instead of LF")
+    p.add_argument("--cr", action="store_true", help="end lines with CR only instead of LF")
     p.add_argument("--decimals", metavar="N", type=int, default=4, help="decimals per value (default %(default)s)")
     p.add_argument("--count", metavar="N", type=int, help="stop after N data lines")
     p.add_argument("--duration", metavar="S", type=float, help="stop after S seconds")
@@ -91,7 +92,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     return SimSettings(
         link=Path(args.link), channels=args.channels, rate=args.rate, waveform=args.waveform, freq=args.freq,
         seq=args.seq, seq_start=args.seq_start, header=args.header, delimiter=delimiter, checksum=args.checksum,
-        crlf=args.crlf, decimals=args.decimals, count=args.count, duration=args.duration, seed=args.seed,
+        crlf=args.crlf, cr=args.cr, decimals=args.decimals, count=args.count, duration=args.duration, seed=args.seed,
         record=args.record, control=args.control,
         faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), fault_every=args.fault_every,
         linger=args.linger, log_level=args.log_level.upper())
@@ -101,7 +102,7 @@ def make_simulator(s: SimSettings) -> Simulator:
     """A Simulator configured by the settings (not started)."""
     return Simulator(s.link, s.channels, s.rate, waveform=s.waveform, freq=s.freq, seq=s.seq,
                      seq_start=s.seq_start, header=s.header, delimiter=s.delimiter, checksum=s.checksum,
-                     crlf=s.crlf, decimals=s.decimals, count=s.count, duration=s.duration, seed=s.seed,
+                     crlf=s.crlf, cr=s.cr, decimals=s.decimals, count=s.count, duration=s.duration, seed=s.seed,
                      keep_sent=False, record=s.record)
 
 

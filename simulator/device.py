@@ -32,9 +32,10 @@ class Simulator(WriterLoop):
 
     def __init__(self, link: str | Path, channels: int = 4, rate: float = 100.0, *, waveform: str = "ecg",
                  freq: float = 1.0, seq: bool = False, seq_start: int = 0, header: bool = False,
-                 delimiter: str = ",", checksum: bool = False, crlf: bool = False, decimals: int = 4,
-                 count: int | None = None, duration: float | None = None, seed: int = 0,
-                 keep_sent: bool = True, record: str | Path | None = None) -> None:
+                 delimiter: str = ",", checksum: bool = False, crlf: bool = False, cr: bool = False,
+                 decimals: int = 4, count: int | None = None, duration: float | None = None, seed: int = 0,
+                 keep_sent: bool = True, record: str | Path | None = None,
+                 pieces: tuple[int, int] | None = None) -> None:
         if not (rate >= 0 and math.isfinite(rate)):
             raise SimulatorConfigError(f"rate must be a finite number >= 0 (0 = as fast as possible), not {rate}")
         if waveform not in WAVEFORMS:
@@ -47,7 +48,7 @@ class Simulator(WriterLoop):
             raise SimulatorConfigError("seq_start must be >= 0")
         try:
             self.format = LineFormat(channels=channels, delimiter=delimiter, seq=seq, checksum=checksum,
-                                     crlf=crlf, decimals=decimals)
+                                     crlf=crlf, cr=cr, decimals=decimals)
             self.waves = Waveforms(waveform, channels, rate or BULK_TIME_BASE_HZ, freq=freq, seed=seed)
         except ValueError as err:
             raise SimulatorConfigError(str(err)) from err
@@ -60,6 +61,10 @@ class Simulator(WriterLoop):
         self.keep_sent = keep_sent
         self.record_path = Path(record) if record is not None else None
         self._rng = random.Random(seed)
+        if pieces is not None and not 1 <= pieces[0] <= pieces[1]:
+            raise SimulatorConfigError(f"pieces must be (low, high) byte counts with 1 <= low <= high, not {pieces}")
+        self.pieces = pieces  # write in pieces of low..high bytes, as a UART trickles them (None: whole)
+        self._piece_rng = random.Random(seed + 1)
         self._cond = threading.Condition()
         self._pty_lock = threading.Lock()
         self._commands: collections.deque[Command] = collections.deque()

@@ -25,6 +25,7 @@ class LineFormat:
     seq: bool = False
     checksum: bool = False
     crlf: bool = False
+    cr: bool = False  # CR-only line endings (many instruments' setting)
     decimals: int = 4
 
     def __post_init__(self) -> None:
@@ -33,13 +34,15 @@ class LineFormat:
         d = self.delimiter
         if len(d) != 1 or d in _FORBIDDEN_DELIMITERS or not (d.isprintable() or d == "\t") or not d.isascii():
             raise ValueError(f"delimiter {d!r} must be one ASCII character (or a tab) that cannot appear in a number")
+        if self.crlf and self.cr:
+            raise ValueError("choose CR LF or CR-only line endings, not both")
         if not 0 <= self.decimals <= 12:
             raise ValueError("decimals must be within 0..12")
 
     @property
     def eol(self) -> bytes:
         """The line ending on the wire."""
-        return b"\r\n" if self.crlf else b"\n"
+        return b"\r\n" if self.crlf else b"\r" if self.cr else b"\n"
 
     def columns(self) -> list[str]:
         """Column names, as the header line gives them."""
@@ -72,7 +75,7 @@ class LineFormat:
         record = ("\n".join(texts) + "\n").encode("ascii") if texts else b""
         if not self.checksum:
             eol = self.eol.decode("ascii")
-            wire = record if eol == "\n" else record.replace(b"\n", b"\r\n")
+            wire = record if eol == "\n" else record.replace(b"\n", self.eol)
             step = len(eol)
             ends, pos = [], 0
             for t in texts:

@@ -29,6 +29,7 @@ class SimSettings:
     delimiter: str = ","
     checksum: bool = False
     crlf: bool = False
+    cr: bool = False
     decimals: int = 4
     count: int | None = None
     duration: float | None = None
@@ -55,9 +56,10 @@ class SimSettings:
         if self.duration is not None and not self.duration >= 0:
             problems.append(f"--duration must be >= 0 s, not {self.duration}")
         try:
-            LineFormat(channels=max(self.channels, 1), delimiter=self.delimiter, decimals=self.decimals)
+            LineFormat(channels=max(self.channels, 1), delimiter=self.delimiter, decimals=self.decimals,
+                       crlf=self.crlf, cr=self.cr)
         except ValueError as err:
-            problems.append(f"--delimiter/--decimals: {err}")
+            problems.append(f"--delimiter/--decimals/--crlf/--cr: {err}")
         unknown = [f for f in self.faults if f not in PERIODIC_FAULTS]
         if unknown:
             problems.append(f"--faults: unknown {', '.join(unknown)}; choose from {', '.join(PERIODIC_FAULTS)}")

@@ -55,6 +55,8 @@ class WriterLoop:
     duration: float | None
     keep_sent: bool
     _rng: random.Random
+    pieces: tuple[int, int] | None
+    _piece_rng: random.Random
     _cond: threading.Condition
     _pty_lock: threading.Lock
     _commands: collections.deque[Command]
@@ -201,7 +203,11 @@ class WriterLoop:
         if pty is None:
             return 0
         while off < len(view):
-            off += pty.write_some(view[off:])
+            if self.pieces is None:
+                off += pty.write_some(view[off:])
+            else:  # a UART: the reader may wake up between any two pieces, mid-line
+                off += pty.write_some(view[off : off + self._piece_rng.randint(*self.pieces)])
+                time.sleep(0)
             if off < len(view):
                 if self._must_abort():
                     break

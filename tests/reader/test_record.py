@@ -180,9 +180,10 @@ def test_unplug_and_replug_make_two_sessions(sim_factory, start_reader, tmp_path
 def test_missing_device_is_waited_for(sim_factory, start_reader, tmp_path):
     link = tmp_path / "later"
     data = tmp_path / "data"
-    rp = start_reader(*_args(link, data), wait=False)
+    rp = start_reader(*_args(link, data, "--seq"), wait=False)
     rp.wait_log(r"waiting for the device")
-    sim = sim_factory(link=link, channels=2, rate=0, count=500)
+    # A counter confirms the first line: the port opens on lines already waiting, maybe in mid-line.
+    sim = sim_factory(link=link, channels=2, rate=0, count=500, seq=True)
     rp.wait_log(r"recording .* session")
     assert sim.wait_done(10)
     wait_for(lambda: reader_status(data, "later").get("lines") == 500, 10, "all lines")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -49,7 +50,9 @@ def test_bad_settings_say_what_is_wrong(argv, env, message):
 
 
 def test_cli_error_exit_code_and_message():
-    out = subprocess.run([READER, "--port", "/dev/null"], capture_output=True, text=True, env={}, timeout=30, check=False)
+    env = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # (the code under test, nothing else)
+    out = subprocess.run([READER, "--port", "/dev/null"], capture_output=True, text=True, env=env, timeout=30,
+                         check=False)
     assert out.returncode == 2
     assert "no data directory" in out.stderr and "Traceback" not in out.stderr
 
@@ -59,3 +62,20 @@ def test_help_lists_every_setting():
     assert out.returncode == 0
     for name in ("SENSOR_BATCH_LINES", "SENSOR_BATCH_SECONDS", "SENSOR_WS_URL", "SENSOR_INGEST_TOKEN", "--demo", "--local"):
         assert name in out.stdout
+
+
+@pytest.mark.parametrize("device_id", ["lab/monitor1", "/tmp/escape", "..", ".hidden", "a b"])
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_unsafe_device_ids_are_refused_with_one_line(tmp_path, device_id, via):
+    """Issue #11.4: an id that would nest, escape or hide from the uploader: exit 2, one line, nothing written."""
+    data = tmp_path / "data"
+    args = [READER, "--port", str(tmp_path / "no-such-port"), "--data-dir", str(data), "--local"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENSOR_")}  # PYTHONPATH stays
+    if via == "env":
+        env["SENSOR_DEVICE_ID"] = device_id
+    if via == "flag":
+        args += ["--device-id", device_id]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=15, check=False)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "device id" in out.stderr and "Traceback" not in out.stderr
+    assert not data.exists() and not (tmp_path / "escape").exists()
