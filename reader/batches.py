@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from reader.errors import DiskError
 from reader.format import (
     PART_SUFFIX,
     batch_filename,
@@ -17,10 +18,6 @@ from reader.format import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class DiskError(OSError):
-    """Writing to the data disk failed (ENOSPC, EIO, ...); the rows stay in memory for a retry."""
 
 
 class _Batch:

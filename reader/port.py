@@ -12,19 +12,12 @@ from dataclasses import dataclass
 import serial
 from serial.tools import list_ports
 
+from reader.errors import PortGone, PortUnavailable
 from reader.format import safe_id
 
 log = logging.getLogger(__name__)
 
 MAX_READ = 1 << 20
-
-
-class PortGone(Exception):
-    """The port vanished or failed (unplugged adapter, closed pty)."""
-
-
-class PortUnavailable(Exception):
-    """The port cannot be opened now (missing, busy or no permission)."""
 
 
 @dataclass(frozen=True)

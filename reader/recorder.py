@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kernel.notify import Notifier
 from reader import __version__
+from reader.errors import PortGone
 from reader.format import LOST_KILL, LOST_OFFLINE, reserve_path, write_status
-from reader.notify import Notifier
 from reader.parser import LineParser, ParserConfig, ParseResult
-from reader.port import PortConfig, PortGone, SerialPort, device_id_for, wait_for_port
+from reader.port import PortConfig, SerialPort, device_id_for, wait_for_port
 from reader.reserve import DiskReserve
 from reader.session import DeviceLock, PreviousSession, SessionFiles, previous_session, recover_device
 from reader.settings import ReaderSettings

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from reader.batches import BatchWriter, DiskError, recover_session_batches
+from reader.batches import BatchWriter, recover_session_batches
+from reader.errors import DeviceBusy, DiskError
 from reader.format import (
     MANIFEST_NAME,
     REJECTS_NAME,
@@ -24,10 +25,6 @@ from reader.format import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class DeviceBusy(RuntimeError):
-    """Another reader process is recording the same device."""
 
 
 class DeviceLock:

@@ -1,4 +1,4 @@
-"""The reader's settings: one frozen object built from the environment and CLI flags, validated once."""
+"""The reader's settings: its field table and the one frozen object built from it at the entry point."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
+from kernel import settings as ks
+from kernel.settings import Field
+from reader.errors import SettingsError
 from reader.format import DEVICE_ID_RULE, is_device_id
 from reader.parser import EOL_MODES
 
+__all__ = ["DEFAULT_WS_URL", "TABLE", "ReaderSettings", "SettingsError", "build_settings"]
+
 DEFAULT_WS_URL = "ws://127.0.0.1:8000/ws/ingest/"
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid; the message says which and how to fix it."""
+PARITIES = ("N", "E", "O", "M", "S")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,103 +50,84 @@ class ReaderSettings:
     log_level: str = "INFO"
 
 
-# (env name, settings field, type, help) — the one table of the reader's settings; README mirrors it.
-ENV_SETTINGS: list[tuple[str, str, type, str]] = [
-    ("SENSOR_PORT", "port", str, "serial device path or pyserial URL"),
-    ("SENSOR_DATA_DIR", "data_dir", Path, "where sessions are written"),
-    ("SENSOR_BATCH_LINES", "batch_lines", int, "commit a batch after this many lines"),
-    ("SENSOR_BATCH_SECONDS", "batch_seconds", float, "... or after this many seconds"),
-    ("SENSOR_BAUD", "baudrate", int, "baud rate"),
-    ("SENSOR_PARITY", "parity", str, "N, E, O, M or S"),
-    ("SENSOR_BYTESIZE", "bytesize", int, "data bits: 5-8"),
-    ("SENSOR_STOPBITS", "stopbits", float, "1, 1.5 or 2"),
-    ("SENSOR_RTSCTS", "rtscts", bool, "hardware flow control"),
-    ("SENSOR_DELIMITER", "delimiter", str, "field delimiter of the device's lines"),
-    ("SENSOR_SEQ", "seq", bool, "first column is a sequence counter"),
-    ("SENSOR_CHECKSUM", "checksum", bool, "lines end with an NMEA-style *HH checksum"),
-    ("SENSOR_MAX_LINE", "max_line", int, "longest accepted line in bytes"),
-    ("SENSOR_EOL", "eol", str, "line endings: auto (LF, CR LF or CR), lf, crlf or cr"),
-    ("SENSOR_DEVICE_ID", "device_id", str, "override the device id (default: USB serial or port name)"),
-    ("SENSOR_WS_URL", "ws_url", str, "the web app's ingest websocket"),
-    ("SENSOR_INGEST_TOKEN", "token", str, "secret shared with the web app"),
-    ("SENSOR_STREAM_MAX_RATE", "stream_max_rate", float, "most lines per second sent live (display only)"),
-    ("SENSOR_MAX_BUFFER_MB", "max_buffer_mb", int, "memory held while the disk is unwritable"),
-    ("SENSOR_RESERVE_MB", "reserve_mb", float, "disk space kept free for a stop while the disk is full"),
-    ("SENSOR_STOP_TIMEOUT", "stop_timeout", float, "seconds a stop or unplug retries a refused disk"),
-    ("SENSOR_LOG_LEVEL", "log_level", str, "DEBUG, INFO, WARNING, ERROR"),
-]
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+def _delimiter(d: str) -> str | None:
+    bad = len(d.encode()) != 1 or d in "\r\n*.-+" or d.isalnum()
+    return f"delimiter must be one punctuation or whitespace character (got {d!r})" if bad else None
 
 
-def _convert(name: str, raw: str, kind: type) -> object:
-    try:
-        if kind is bool:
-            low = raw.strip().lower()
-            if low not in _TRUE | _FALSE:
-                raise ValueError("expected 1/0, true/false, yes/no or on/off")
-            return low in _TRUE
-        return kind(raw)
-    except ValueError as err:
-        raise SettingsError(f"{name}={raw!r} is not valid: {err}") from err
+def _device_id(d: str) -> str | None:
+    return None if is_device_id(d) else f"device id {d!r} is not a plain folder name: use {DEVICE_ID_RULE}"
+
+
+FIELDS = (
+    Field("port", "SENSOR_PORT", "--port", help="serial device (`/dev/ttyUSB0`, `/dev/sensor/monitor`) or any "
+          "pyserial URL"),
+    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, default=None,
+          help="where sessions are written (required unless `--demo`)"),
+    Field("batch_lines", "SENSOR_BATCH_LINES", "--batch-lines", ks.integer, help="commit a batch after this many "
+          "lines…", check=lambda v: None if v >= 1 else f"must be 1 or more batch lines (got {v})"),
+    Field("batch_seconds", "SENSOR_BATCH_SECONDS", "--batch-seconds", ks.number, check=ks.above(0),
+          help="…or after this many seconds, whichever comes first"),
+    Field("baudrate", "SENSOR_BAUD", "--baud", ks.integer, help="baud rate"),
+    Field("parity", "SENSOR_PARITY", "--parity", ks.one_of(*PARITIES), choices=PARITIES,
+          help="parity: `N`, `E`, `O`, `M` or `S`"),
+    Field("bytesize", "SENSOR_BYTESIZE", None, ks.integer, help="data bits: 5 to 8",
+          check=lambda v: None if v in (5, 6, 7, 8) else f"must be 5, 6, 7 or 8 (got {v})"),
+    Field("stopbits", "SENSOR_STOPBITS", None, ks.number, help="stop bits: 1, 1.5 or 2",
+          check=lambda v: None if v in (1, 1.5, 2) else f"must be 1, 1.5 or 2 (got {v})"),
+    Field("rtscts", "SENSOR_RTSCTS", "--rtscts", ks.boolean, switch=True, help="hardware flow control"),
+    Field("delimiter", "SENSOR_DELIMITER", "--delimiter", check=_delimiter,
+          help="field delimiter of the device's lines (stored as a comma)"),
+    Field("seq", "SENSOR_SEQ", "--seq", ks.boolean, switch=True,
+          help="the first column is the device's sequence counter (gaps are counted)"),
+    Field("checksum", "SENSOR_CHECKSUM", "--checksum", ks.boolean, switch=True,
+          help="every line ends with an NMEA-style `*HH` checksum (XOR of the bytes before `*`)"),
+    Field("max_line", "SENSOR_MAX_LINE", "--max-line", ks.integer, check=ks.at_least(16),
+          help="longest line accepted, in bytes; memory stays bounded against a line that never ends"),
+    Field("eol", "SENSOR_EOL", "--eol", ks.one_of(*EOL_MODES), choices=EOL_MODES,
+          help="line endings: `auto` (LF, CR LF and CR-only each end a line, per line) or force `lf`, `crlf`, `cr`"),
+    Field("device_id", "SENSOR_DEVICE_ID", "--device-id", check=_device_id, metavar="ID",
+          shown_default="USB serial number, else the port's name",
+          help="the device's folder name (letters, digits, `.`, `_`, `-`; anything else: exit 2)"),
+    Field("ws_url", "SENSOR_WS_URL", "--ws-url", help="the web app's ingest websocket"),
+    Field("token", "SENSOR_INGEST_TOKEN", "--token", help="shared secret for the ingest websocket (required "
+          "unless `--local`; prefer the variable: flags show in `ps`)"),
+    Field("stream_max_rate", "SENSOR_STREAM_MAX_RATE", "--stream-max-rate", ks.number,
+          help="most lines per second sent live; above it every k-th line is sent (display only)"),
+    Field("max_buffer_mb", "SENSOR_MAX_BUFFER_MB", "--max-buffer-mb", ks.integer, check=ks.at_least(1),
+          help="memory that holds lines while the disk refuses writes"),
+    Field("reserve_mb", "SENSOR_RESERVE_MB", "--reserve-mb", ks.number, shown_default="= max buffer",
+          check=lambda v: None if v >= 0 else f"must be 0 or more (got {v})",
+          help="disk space kept allocated (`.reserve/`) and released at a stop on a full disk to save what "
+          "memory holds; `0` = none"),
+    Field("stop_timeout", "SENSOR_STOP_TIMEOUT", "--stop-timeout", ks.number,
+          check=lambda v: None if 0 < v <= 600 else f"must be 0..600 s (got {v})",
+          help="seconds a stop or unplug retries a refused disk before using the reserve; keep it below the "
+          "unit's `TimeoutStopSec` (30) and `WatchdogSec` (30)"),
+    Field("log_level", "SENSOR_LOG_LEVEL", "--log-level", ks.log_level, check=ks.known_level,
+          help="log level (logs go to stderr, i.e. journald)"),
+)
+
+TABLE = ks.Table("reader", FIELDS, ReaderSettings, SettingsError)
 
 
 def build_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ReaderSettings:
-    """Merge environment (lower priority) and CLI flags, then validate."""
-    values: dict[str, object] = {}
-    for env_name, field, kind, _ in ENV_SETTINGS:
-        if env.get(env_name) not in (None, ""):
-            values[field] = _convert(env_name, env[env_name], kind)
-    for field in (f.name for f in dataclasses.fields(ReaderSettings)):
-        cli = getattr(args, field, None)
-        if cli is not None:
-            values[field] = cli
-    if args.demo and args.local:
+    """Merge the environment (lower priority) and the flags, then validate once."""
+    demo, local = bool(getattr(args, "demo", False)), bool(getattr(args, "local", False))
+    if demo and local:
         raise SettingsError("--demo (stream only) and --local (files only) exclude each other")
-    values["record"] = not args.demo
-    values["stream"] = not args.local
+    values = TABLE.read(args, env)
     if not values.get("port"):
         raise SettingsError("no serial port: give --port or set SENSOR_PORT")
-    if values["record"] and not values.get("data_dir"):
+    if not demo and not values.get("data_dir"):
         raise SettingsError("no data directory: give --data-dir or set SENSOR_DATA_DIR (or use --demo)")
-    if not values["record"]:
-        values["data_dir"] = None
-    if values["stream"] and not values.get("token"):
+    if not local and not values.get("token"):
         raise SettingsError(
             "no ingest token for the live stream: set SENSOR_INGEST_TOKEN (or --token), or use --local to record without it"
         )
-    s = ReaderSettings(**values)  # type: ignore[arg-type]
-    _validate(s)
-    return s
-
-
-def _validate(s: ReaderSettings) -> None:
-    if s.batch_lines < 1:
-        raise SettingsError(f"batch lines must be at least 1 (got {s.batch_lines})")
-    if s.batch_seconds <= 0:
-        raise SettingsError(f"batch seconds must be positive (got {s.batch_seconds})")
-    if len(s.delimiter.encode()) != 1 or s.delimiter in "\r\n*." or s.delimiter.isalnum() or s.delimiter in "-+":
-        raise SettingsError(f"delimiter must be one punctuation or whitespace character (got {s.delimiter!r})")
-    if s.parity not in ("N", "E", "O", "M", "S"):
-        raise SettingsError(f"parity must be N, E, O, M or S (got {s.parity!r})")
-    if s.bytesize not in (5, 6, 7, 8) or s.stopbits not in (1, 1.5, 2):
-        raise SettingsError("bytesize must be 5-8 and stopbits 1, 1.5 or 2")
-    if s.max_line < 16:
-        raise SettingsError("max line must be at least 16 bytes")
-    if s.eol not in EOL_MODES:
-        raise SettingsError(f"line endings (--eol, SENSOR_EOL) must be one of {', '.join(EOL_MODES)} (got {s.eol!r})")
-    if s.device_id is not None and not is_device_id(s.device_id):
-        raise SettingsError(
-            f"device id (--device-id, SENSOR_DEVICE_ID) {s.device_id!r} is not a plain folder name: use {DEVICE_ID_RULE}"
-        )
-    if s.max_buffer_mb < 1:
-        raise SettingsError(f"max buffer (--max-buffer-mb, SENSOR_MAX_BUFFER_MB) must be at least 1 (got {s.max_buffer_mb})")
-    if s.reserve_mb is not None and not s.reserve_mb >= 0:
-        raise SettingsError(f"reserve (--reserve-mb, SENSOR_RESERVE_MB) must be 0 or more (got {s.reserve_mb})")
-    if not 0 < s.stop_timeout <= 600:
-        raise SettingsError(f"stop timeout (--stop-timeout, SENSOR_STOP_TIMEOUT) must be 0..600 s (got {s.stop_timeout})")
+    values.update(record=not demo, stream=not local, data_dir=None if demo else values["data_dir"])
+    s = ReaderSettings(**values)
+    TABLE.validate(s)
     if s.stream and not s.ws_url.startswith(("ws://", "wss://")):
-        raise SettingsError(f"SENSOR_WS_URL must start with ws:// or wss:// (got {s.ws_url!r})")
-    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise SettingsError(f"unknown log level {s.log_level!r}")
+        raise TABLE.fail("ws_url", f"must start with ws:// or wss:// (got {s.ws_url!r})")
+    return s

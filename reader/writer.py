@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from reader.batches import DiskError
+from reader.errors import DiskError
 from reader.format import LOST_BUFFER, LOST_DISK_ERROR, LOST_DISK_FULL
 from reader.reserve import DiskReserve
 from reader.session import SessionFiles
