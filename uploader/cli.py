@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from types import FrameType
 
+from kernel.logs import setup_logging
+from kernel.notify import Notifier, under_systemd
 from uploader.errors import AlreadyRunning, SettingsError
 from uploader.lock import PidLock
-from uploader.notify import under_systemd
 from uploader.settings import Settings, add_arguments, from_sources
 
 log = logging.getLogger("uploader")
@@ -51,19 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(settings: Settings, stream: object | None) -> None:
-    """Root handler to stderr (or the log file when detached); quiet third-party loggers."""
-    handler: logging.Handler
-    if stream is not None:
-        handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
-    else:
-        path = settings.log_file or settings.data_dir / ".uploader.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+def configure_logging(settings: Settings, attached: bool, environ: Mapping[str, str]) -> None:
+    """One handler: stderr when attached (journald-aware), else the log file; quiet third-party loggers."""
+    log_file = None if attached else settings.log_file or settings.data_dir / ".uploader.log"
+    setup_logging(settings.log_level, environ, log_file=log_file)
     # Never log request headers (signatures, key ids); Luigi's per-task chatter only when debugging.
     for name in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -87,13 +80,14 @@ def _install_stop(stop: threading.Event) -> dict[int, object]:
     }
 
 
-def run_daemon(settings: Settings) -> int:
+def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
     """Take the lock, enter the daemon context (detached or not), run the service loop."""
     import daemon
 
     from uploader.service import Service
 
-    attached = settings.foreground or settings.once or under_systemd()
+    systemd = under_systemd(environ)
+    attached = settings.foreground or settings.once or systemd
     lock = PidLock(settings.lock_path)
     try:
         lock.acquire(write_pid=attached)  # a detached daemon writes its own pid once it has forked
@@ -113,18 +107,21 @@ def run_daemon(settings: Settings) -> int:
     )
     with context:
         lock.write_pid()
-        configure_logging(settings, sys.stderr if attached else None)
+        configure_logging(settings, attached, environ)
         log.info(
             "sensor-uploader started (pid %d, %s)",
             os.getpid(),
-            "systemd" if under_systemd() else ("attached" if attached else "daemon"),
+            "systemd" if systemd else ("attached" if attached else "daemon"),
         )
+        # Inside the context: DaemonContext closes every descriptor it was not told to keep.
+        notifier = Notifier.from_environ(environ)
         try:
-            return Service(settings, stop).run()
+            return Service(settings, stop, notifier).run()
         except Exception:
             log.exception("sensor-uploader crashed")
             return EXIT_FAILED
         finally:
+            notifier.close()
             lock.release()
 
 
@@ -139,6 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     if settings.cleanup_only:
         from uploader.service import cleanup_only
 
-        configure_logging(settings, sys.stderr)
+        configure_logging(settings, True, os.environ)
         return cleanup_only(settings)
-    return run_daemon(settings)
+    return run_daemon(settings, os.environ)

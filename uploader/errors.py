@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from kernel.settings import SettingsError as KernelSettingsError
+
 
 class UploaderError(Exception):
     """Base class of every error raised by the uploader."""
 
 
-class SettingsError(UploaderError):
+class SettingsError(UploaderError, KernelSettingsError):
     """A setting is missing or invalid (message names the flag and the variable)."""
 
 

@@ -1,4 +1,4 @@
-"""Reporting outwards: systemd notifications (the shared Notifier) and the status file the dashboard reads."""
+"""Reporting outwards: the status file the dashboard reads and the STATUS= line (sent by kernel.notify)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,12 @@ import time
 from typing import Any
 
 from reader.format import read_statuses, write_status
-from reader.notify import Notifier
 
-__all__ = ["STATUS_NAME", "Notifier", "publish_status", "status_line", "under_systemd"]
+__all__ = ["STATUS_NAME", "publish_status", "status_line"]
 
 log = logging.getLogger(__name__)
 
 STATUS_NAME = "uploader"
-
-
-def under_systemd() -> bool:
-    """True when started by systemd (stay attached, keep stderr for journald)."""
-    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET"))
 
 
 def publish_status(data_dir: Any, status: dict[str, Any]) -> None:

@@ -9,17 +9,17 @@ completed, so a hung upload (or any hang in the loop) lets systemd's watchdog fi
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 import threading
 import time
 from typing import Any
 
+from kernel.notify import Notifier
 from reader.format import read_statuses
 from uploader import quota
 from uploader.errors import S3ConfigError, S3Unavailable, Stopped, UploaderError
-from uploader.notify import STATUS_NAME, Notifier, publish_status, status_line
+from uploader.notify import STATUS_NAME, publish_status, status_line
 from uploader.pipeline import Pipeline
 from uploader.settings import Settings
 from uploader.state import Plan, plan, scan
@@ -72,7 +72,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.stop = stop
-        self.notifier = notifier or Notifier.from_environ(dict(os.environ))
+        self.notifier = notifier or Notifier.disabled()
         self.pipeline = pipeline or Pipeline(settings, stop)
         self.pipeline.heartbeat = self.notifier.watchdog
         self.state = "starting"
