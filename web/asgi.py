@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings")
+from django.conf import settings
+
+if not settings.configured:  # started as `daphne web.asgi:application`, not by sensor-web
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings")
 
 from django.core.asgi import get_asgi_application
 

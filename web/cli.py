@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import getpass
 import logging
 import os
 import socket
 import sys
-from typing import Any
 
+from kernel.logs import setup_logging
+from kernel.notify import Notifier
+from web.config import TABLE, WebSettings
 from web.errors import ConfigError, WebError
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,10 @@ commands (default: serve):
                                            add a viewer (or set the password of an existing one)
   sensor-web manage ARGS...                any Django management command (changepassword, check...)
 
-The settings come from the environment (SENSOR_WEB_SECRET_KEY_FILE, SENSOR_WEB_ALLOWED_HOSTS,
-SENSOR_INGEST_TOKEN, SENSOR_DATA_DIR, SENSOR_WEB_LOGIN_REQUIRED, ...): see the README's web section.
 The reader feeds the dashboard with SENSOR_WS_URL=ws://<bind>:<port>/ws/ingest/ and the same
 SENSOR_INGEST_TOKEN.
-"""
+
+""" + TABLE.epilog()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,12 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sensor-web", description="Serve the sensor box's live dashboard (Django + Channels on Daphne).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bind", metavar="ADDR", help="address to listen on (env SENSOR_WEB_BIND, "
-                        "default 127.0.0.1; 0.0.0.0 for the lab network)")
-    parser.add_argument("--port", type=int, metavar="N", help="TCP port (env SENSOR_WEB_PORT, default 8000)")
+    TABLE.add_arguments(parser)
     parser.add_argument("--no-migrate", action="store_true",
                         help="do not create/update the database before serving")
-    parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING... (env SENSOR_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="serve the dashboard (the default)")
     sub.add_parser("migrate", help="create or update the database, then exit")
@@ -54,17 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_django() -> Any:
-    """Load the settings (validating the environment) and set Django up; returns WebSettings."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "web.settings")
+def setup_django(cfg: WebSettings) -> None:
+    """Set Django up from our settings module, on the settings built here (no environment round trip)."""
     import django
     from django.conf import settings
 
+    from web import config
+
+    config.install(cfg)
+    if not settings.configured:
+        from web import settings as module
+
+        settings.configure(**{name: getattr(module, name) for name in dir(module) if name.isupper()})
     django.setup()
-    return settings.SENSOR_WEB
 
 
-def migrate(cfg: Any) -> None:
+def migrate(cfg: WebSettings) -> None:
     """Create the database folder and apply migrations (quietly; idempotent)."""
     from django.core.management import call_command
 
@@ -94,13 +96,18 @@ def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     print(f"{'created' if created else 'updated'} user {username}{' (admin)' if admin else ''}")
 
 
-def serve(cfg: Any) -> int:
+def serve(cfg: WebSettings, notifier: Notifier) -> int:
     """Run Daphne on the ASGI application until SIGTERM/SIGINT."""
     import daphne.server  # installs Twisted's asyncio reactor before anything imports the reactor
     from daphne.endpoints import build_endpoint_description_strings
 
-    from web import systemd
+    from web import watchdog
     from web.asgi import application
+
+    def ready() -> None:
+        log.info("%s", listening_message(cfg.bind, cfg.port))
+        notifier.ready()
+        watchdog.start(notifier, cfg.bind, cfg.port, cfg.allowed_hosts)
 
     if cfg.ingest_token is None:
         log.warning("SENSOR_INGEST_TOKEN is not set: the reader's stream will be refused")
@@ -111,7 +118,7 @@ def serve(cfg: Any) -> int:
         endpoints=build_endpoint_description_strings(host=cfg.bind, port=cfg.port),
         signal_handlers=True,
         verbosity=0,
-        ready_callable=lambda: (log.info("%s", listening_message(cfg.bind, cfg.port)), systemd.ready()),
+        ready_callable=ready,
     )
     server.run()
     _cancel_leftover_tasks()
@@ -151,20 +158,13 @@ def listening_message(bind: str, port: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the sensor-web console script."""
     args = build_parser().parse_args(argv)
-    if args.log_level:
-        os.environ["SENSOR_LOG_LEVEL"] = args.log_level
     try:
-        cfg = setup_django()
+        cfg = WebSettings.from_env(os.environ, args)
     except ConfigError as err:
         print(f"sensor-web: configuration error: {err}", file=sys.stderr)
         return 2
-    logging.basicConfig(stream=sys.stderr, level=cfg.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = {k: v for k, v in (("bind", args.bind), ("port", args.port)) if v is not None}
-    if "port" in overrides and not 1 <= overrides["port"] <= 65535:
-        print(f"sensor-web: --port {args.port}: expected 1..65535", file=sys.stderr)
-        return 2
-    cfg = dataclasses.replace(cfg, **overrides)
+    setup_logging(cfg.log_level, os.environ)
+    setup_django(cfg)
     command = args.command or "serve"
     try:
         if command == "manage":
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "createuser":
             create_user(args.username, args.admin, args.password_stdin)
         elif command == "serve":
-            return serve(cfg)
+            return serve(cfg, Notifier.from_environ(os.environ))
     except WebError as err:
         print(f"sensor-web: {err}", file=sys.stderr)
         return 1

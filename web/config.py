@@ -1,69 +1,111 @@
-"""The web app's one settings object, built from the environment once and validated with clear messages."""
+"""The web app's settings: its field table and the one frozen object built from it at the entry point.
+
+`sensor-web` builds the object from its flags and environment and installs it (`install`) before Django
+starts; Django's settings module (`web.settings`) then takes the installed one, or builds it from the
+environment it is given when Django is started another way (tests, `daphne web.asgi:application`).
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
+from kernel import settings as ks
+from kernel.settings import Field
 from web.errors import ConfigError
 
 DEFAULT_BIND = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 DEFAULT_DATA_DIR = "/var/lib/sensor-box"
+YEAR = 31_536_000
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r}: expected one of 1/0, true/false, yes/no, on/off")
+def _kb(low: int) -> ks.Check:
+    return ks.between(low, 1 << 20)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected an integer") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value}: expected {low}..{high}")
-    return value
+FIELDS = (
+    Field("secret_key_file", "SENSOR_WEB_SECRET_KEY_FILE", parse=ks.stripped, default=None,
+          help="file holding Django's secret key (provisioning generates it; ≥ 32 characters)"),
+    Field("secret_key", "SENSOR_WEB_SECRET_KEY", parse=ks.stripped, default=None,
+          help="the key itself (instead of the file; not both)"),
+    Field("dev", "SENSOR_WEB_DEV", parse=ks.boolean, default=False,
+          help="local demo: a random per-process key is allowed when none is set (DEBUG stays off)"),
+    Field("debug", "SENSOR_WEB_DEBUG", parse=ks.boolean, default=False,
+          help="Django DEBUG (development only: debug pages); also allows the random key"),
+    Field("allowed_hosts", "SENSOR_WEB_ALLOWED_HOSTS", parse=ks.words, default=DEFAULT_HOSTS,
+          help="comma-separated host names/addresses browsers use to reach the box; viewer websockets must "
+          "come from one of these origins"),
+    Field("csrf_trusted_origins", "SENSOR_WEB_CSRF_TRUSTED_ORIGINS", parse=ks.words, default=(),
+          shown_default="—", help="comma-separated origins (`https://box.lab`) when behind a TLS proxy"),
+    Field("bind", "SENSOR_WEB_BIND", "--bind", ks.stripped, default=DEFAULT_BIND, metavar="ADDR",
+          help="listen address (`0.0.0.0` for the lab network)"),
+    Field("port", "SENSOR_WEB_PORT", "--port", ks.integer, default=DEFAULT_PORT, metavar="N",
+          check=ks.between(1, 65535), help="TCP port"),
+    Field("ingest_token", "SENSOR_INGEST_TOKEN", parse=ks.stripped, default=None,
+          help="the reader's bearer token; unset = every ingest connection is refused (logged)"),
+    Field("data_dir", "SENSOR_DATA_DIR", parse=ks.path, default=Path(DEFAULT_DATA_DIR),
+          help="data directory: `.status/*.json` health files and the disk-use figure"),
+    Field("login_required", "SENSOR_WEB_LOGIN_REQUIRED", parse=ks.boolean, default=False,
+          help="viewers must log in (Django auth) for `/`, `/api/status` and `/ws/live/`; provisioning turns "
+          "it on, an open lab display or the demo leaves it off. `/admin/` always needs a staff login"),
+    Field("secure_cookies", "SENSOR_WEB_SECURE_COOKIES", parse=ks.boolean, default=False,
+          help="`Secure` flag on session/CSRF cookies (turn on behind HTTPS)"),
+    Field("https", "SENSOR_WEB_HTTPS", parse=ks.boolean, default=False,
+          help="served behind a TLS front: trusts its `X-Forwarded-Proto: https`, redirects plain HTTP, sends "
+          "HSTS, Secure cookies"),
+    Field("hsts_seconds", "SENSOR_WEB_HSTS_SECONDS", parse=ks.integer, default=None, check=ks.between(0, 2 * YEAR),
+          shown_default=f"`{YEAR}` with `SENSOR_WEB_HTTPS`, else `0`",
+          help="HSTS max-age (with includeSubDomains and preload); `0` = no HSTS"),
+    Field("db", "SENSOR_WEB_DB", parse=ks.path, default=None,
+          shown_default="`$SENSOR_WEB_STATE_DIR/web.sqlite3`, else `$STATE_DIRECTORY/web.sqlite3`, else "
+          "`<data dir>/.web/web.sqlite3`", help="the SQLite database (users, sessions)"),
+    Field("state_dir", "SENSOR_WEB_STATE_DIR", parse=ks.stripped, default=None, also=("STATE_DIRECTORY",),
+          help="folder for the database (systemd's `StateDirectory=` sets `STATE_DIRECTORY`)"),
+    Field("redis_url", "SENSOR_WEB_REDIS_URL", parse=ks.stripped, default=None,
+          help="use channels_redis (`pip install 'sensor-box[redis]'`) and fan out through a Redis group, for "
+          "several processes; default is in-process"),
+    Field("viewer_window_kb", "SENSOR_WEB_VIEWER_WINDOW_KB", parse=ks.integer, default=1024, check=_kb(16),
+          help="bytes sent to a viewer and not yet acknowledged by it (what Daphne's socket buffers may hold "
+          "per viewer)"),
+    Field("viewer_queue_kb", "SENSOR_WEB_VIEWER_QUEUE_KB", parse=ks.integer, default=4096, check=_kb(64),
+          help="bytes waiting for a viewer behind that window; a viewer that would exceed it is too far "
+          "behind and is dropped"),
+    Field("backfill_seconds", "SENSOR_WEB_BACKFILL_SECONDS", parse=ks.integer, default=30,
+          check=ks.between(0, 600), help="seconds of frames kept per device and sent to a new viewer at once…"),
+    Field("backfill_kb", "SENSOR_WEB_BACKFILL_KB", parse=ks.integer, default=2048, check=_kb(0),
+          help="…but at most this many bytes per device (and half the viewer queue in all)"),
+    Field("log_level", "SENSOR_LOG_LEVEL", "--log-level", ks.log_level, default="INFO", metavar="LEVEL",
+          help="log level (stderr → journald)"),
+)
+
+TABLE = ks.Table("web", FIELDS, error=ConfigError)
+
+_installed: WebSettings | None = None
 
 
-def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = env.get(name, "")
-    items = tuple(x.strip() for x in raw.split(",") if x.strip())
-    return items or default
-
-
-def _secret_key(env: Mapping[str, str], ephemeral_ok: bool) -> tuple[str, bool]:
+def _secret_key(v: dict[str, object], ephemeral_ok: bool) -> tuple[str, bool]:
     """Return (key, ephemeral): from SENSOR_WEB_SECRET_KEY, a key file, or a random one in dev/debug only."""
-    key = env.get("SENSOR_WEB_SECRET_KEY", "").strip()
-    path = env.get("SENSOR_WEB_SECRET_KEY_FILE", "").strip()
+    key, path = v["secret_key"], v["secret_key_file"]
     if key and path:
         raise ConfigError("set SENSOR_WEB_SECRET_KEY or SENSOR_WEB_SECRET_KEY_FILE, not both")
     if path:
         try:
-            key = Path(path).read_text().strip()
+            key = Path(str(path)).read_text().strip()
         except OSError as err:
             raise ConfigError(f"SENSOR_WEB_SECRET_KEY_FILE={path}: cannot read it ({err.strerror})") from err
         if not key:
             raise ConfigError(f"SENSOR_WEB_SECRET_KEY_FILE={path}: the file is empty")
     if key:
-        if len(key) < 32:
+        if len(str(key)) < 32:
             raise ConfigError("the secret key is shorter than 32 characters; generate one with "
                               "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`")
-        return key, False
+        return str(key), False
     if ephemeral_ok:
         return secrets.token_urlsafe(50), True
     raise ConfigError(
@@ -74,7 +116,7 @@ def _secret_key(env: Mapping[str, str], ephemeral_ok: bool) -> tuple[str, bool]:
 
 @dataclasses.dataclass(frozen=True)
 class WebSettings:
-    """Everything sensor-web needs to know, read from the environment once."""
+    """Everything sensor-web needs to know, read once at the edge."""
 
     secret_key: str
     ephemeral_key: bool
@@ -99,48 +141,51 @@ class WebSettings:
     log_level: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebSettings:
-        """Build and validate the settings from environment variables (see docs/web.md)."""
-        env = os.environ if env is None else env
-        debug = _flag(env, "SENSOR_WEB_DEBUG", False)
-        dev = _flag(env, "SENSOR_WEB_DEV", False)
-        key, ephemeral = _secret_key(env, ephemeral_ok=debug or dev)
-        data_dir = Path(env.get("SENSOR_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
-        state_dir = env.get("SENSOR_WEB_STATE_DIR", "").strip() or env.get("STATE_DIRECTORY", "").strip()
-        db_default = (Path(state_dir.split(":")[0]) if state_dir else data_dir / ".web") / "web.sqlite3"
-        db_path = Path(env.get("SENSOR_WEB_DB", "").strip() or db_default)
-        token = env.get("SENSOR_INGEST_TOKEN", "").strip() or None
-        log_level = env.get("SENSOR_LOG_LEVEL", "").strip().upper() or "INFO"
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"SENSOR_LOG_LEVEL={log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
-        backfill = _int(env, "SENSOR_WEB_BACKFILL_SECONDS", 30, 0, 600)
-        https = _flag(env, "SENSOR_WEB_HTTPS", False)
-        window_kb = _int(env, "SENSOR_WEB_VIEWER_WINDOW_KB", 1024, 16, 1 << 20)
-        queue_kb = _int(env, "SENSOR_WEB_VIEWER_QUEUE_KB", 4096, 64, 1 << 20)
-        backfill_kb = _int(env, "SENSOR_WEB_BACKFILL_KB", 2048, 0, 1 << 20)
-        if backfill_kb > queue_kb // 2:
-            raise ConfigError(f"SENSOR_WEB_BACKFILL_KB={backfill_kb}: at most half of SENSOR_WEB_VIEWER_QUEUE_KB "
-                              f"({queue_kb // 2}), or a new viewer would start too far behind")
+    def from_env(cls, env: Mapping[str, str], args: argparse.Namespace | None = None) -> WebSettings:
+        """Build and validate the settings from the environment and (overriding it) the command line."""
+        v = TABLE.read(args, env, fill=True)
+        TABLE.validate(SimpleNamespace(**v))
+        key, ephemeral = _secret_key(v, ephemeral_ok=bool(v["debug"] or v["dev"]))
+        data_dir = Path(v["data_dir"])
+        state_dir = v["state_dir"]
+        db_default = (Path(str(state_dir).split(":")[0]) if state_dir else data_dir / ".web") / "web.sqlite3"
+        https = bool(v["https"])
+        if v["backfill_kb"] > v["viewer_queue_kb"] // 2:
+            raise ConfigError(f"SENSOR_WEB_BACKFILL_KB={v['backfill_kb']}: at most half of "
+                              f"SENSOR_WEB_VIEWER_QUEUE_KB ({v['viewer_queue_kb'] // 2}), or a new viewer would "
+                              "start too far behind")
+        hsts = v["hsts_seconds"]
         return cls(
             secret_key=key,
             ephemeral_key=ephemeral,
-            debug=debug,
-            dev=dev,
-            allowed_hosts=_list(env, "SENSOR_WEB_ALLOWED_HOSTS", DEFAULT_HOSTS),
-            csrf_trusted_origins=_list(env, "SENSOR_WEB_CSRF_TRUSTED_ORIGINS", ()),
-            bind=env.get("SENSOR_WEB_BIND", "").strip() or DEFAULT_BIND,
-            port=_int(env, "SENSOR_WEB_PORT", DEFAULT_PORT, 1, 65535),
-            ingest_token=token,
+            debug=v["debug"],
+            dev=v["dev"],
+            allowed_hosts=v["allowed_hosts"] or DEFAULT_HOSTS,
+            csrf_trusted_origins=v["csrf_trusted_origins"],
+            bind=v["bind"] or DEFAULT_BIND,
+            port=v["port"],
+            ingest_token=v["ingest_token"] or None,
             data_dir=data_dir,
-            db_path=db_path,
-            login_required=_flag(env, "SENSOR_WEB_LOGIN_REQUIRED", False),
-            secure_cookies=https or _flag(env, "SENSOR_WEB_SECURE_COOKIES", False),
+            db_path=Path(v["db"] or db_default),
+            login_required=v["login_required"],
+            secure_cookies=https or v["secure_cookies"],
             https=https,
-            hsts_seconds=_int(env, "SENSOR_WEB_HSTS_SECONDS", 31_536_000 if https else 0, 0, 2 * 31_536_000),
-            redis_url=env.get("SENSOR_WEB_REDIS_URL", "").strip() or None,
-            viewer_window_kb=window_kb,
-            viewer_queue_kb=queue_kb,
-            backfill_seconds=float(backfill),
-            backfill_kb=backfill_kb,
-            log_level=log_level,
+            hsts_seconds=(YEAR if https else 0) if hsts is None else hsts,
+            redis_url=v["redis_url"] or None,
+            viewer_window_kb=v["viewer_window_kb"],
+            viewer_queue_kb=v["viewer_queue_kb"],
+            backfill_seconds=float(v["backfill_seconds"]),
+            backfill_kb=v["backfill_kb"],
+            log_level=v["log_level"],
         )
+
+
+def install(cfg: WebSettings) -> None:
+    """Make `cfg` the settings Django's settings module uses (the entry point calls this before django.setup)."""
+    global _installed
+    _installed = cfg
+
+
+def installed() -> WebSettings | None:
+    """The settings the entry point installed, if any."""
+    return _installed

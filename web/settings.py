@@ -1,10 +1,16 @@
-"""Django settings for sensor-web: derived from WebSettings, which reads the environment once."""
+"""Django settings for sensor-web: derived from WebSettings, built once at the edge.
+
+This module is Django's entry point for configuration: it takes the WebSettings that `sensor-web`
+installed, or builds them from the process environment when Django was started another way.
+"""
 
 from __future__ import annotations
 
-from web.config import WebSettings
+import os
 
-SENSOR_WEB = WebSettings.from_env()
+from web import config
+
+SENSOR_WEB = config.installed() or config.WebSettings.from_env(os.environ)
 
 SECRET_KEY = SENSOR_WEB.secret_key
 DEBUG = SENSOR_WEB.debug
