@@ -10,13 +10,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
+from kernel.logs import setup_logging
 from simulator.control import COMMANDS_HELP, ControlFifo, run_command
 from simulator.device import Simulator
 from simulator.errors import SimulatorError
-from simulator.settings import PERIODIC_FAULTS, SimSettings
-from simulator.waveforms import WAVEFORMS
+from simulator.settings import PERIODIC_FAULTS, TABLE, SimSettings, build_settings
 
 log = logging.getLogger("simulator")
 
@@ -44,58 +43,13 @@ Exit status: 0 when stopped (SIGTERM, SIGINT, "stop", --count/--duration reached
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    env = os.environ
     p = argparse.ArgumentParser(
         prog="sensor-sim",
         description="Simulated lab monitor: streams N channels of text sample lines on a pseudo-terminal "
                     "behind a stable symlink (the stand-in for a USB serial adapter), with fault injection.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--link", metavar="PATH", default=env.get("SENSOR_SIM_LINK"),
-                   required="SENSOR_SIM_LINK" not in env,
-                   help="symlink to create, pointing at the pty (the port the reader opens)")
-    p.add_argument("--channels", metavar="N", type=int, default=env.get("SENSOR_SIM_CHANNELS", "4"),
-                   help="number of channels (default %(default)s)")
-    p.add_argument("--rate", metavar="HZ", type=float, default=env.get("SENSOR_SIM_RATE", "250"),
-                   help="lines per second; 0 = as fast as the reader takes them (default %(default)s)")
-    p.add_argument("--waveform", choices=WAVEFORMS, default="ecg",
-                   help="ecg (PQRST ~1.2 Hz), sine, noise, mixed (ch1 ecg, ch2 sine, ...) (default %(default)s)")
-    p.add_argument("--freq", metavar="HZ", type=float, default=1.0, help="sine frequency in Hz (default %(default)s)")
-    p.add_argument("--seq", action="store_true", help="first column is a sequence counter")
-    p.add_argument("--seq-start", metavar="N", type=int, default=0, help="first sequence number (default %(default)s)")
-    p.add_argument("--header", action="store_true",
-                   help='send a header line ("seq,ch1,...") first and after each replug')
-    p.add_argument("--delimiter", metavar="C", default=",", help="field delimiter (default %(default)r; \\t for a tab)")
-    p.add_argument("--checksum", action="store_true", help='append an NMEA-style "*HH" checksum to each line')
-    p.add_argument("--crlf", action="store_true", help="end lines with CR LF instead of LF")
-    p.add_argument("--cr", action="store_true", help="end lines with CR only instead of LF")
-    p.add_argument("--decimals", metavar="N", type=int, default=4, help="decimals per value (default %(default)s)")
-    p.add_argument("--count", metavar="N", type=int, help="stop after N data lines")
-    p.add_argument("--duration", metavar="S", type=float, help="stop after S seconds")
-    p.add_argument("--linger", metavar="S", type=float, default=5.0,
-                   help="after --count/--duration: wait up to S s for the reader to take what is "
-                        "buffered before closing the pty (default %(default)s)")
-    p.add_argument("--seed", metavar="N", type=int, default=0, help="random seed: same seed, same lines (default 0)")
-    p.add_argument("--record", metavar="FILE", type=Path, help="write every valid data line sent to FILE (no checksum/EOL)")
-    p.add_argument("--control", metavar="PATH", type=Path, help="create a FIFO at PATH accepting the commands below")
-    p.add_argument("--faults", metavar="LIST", default="", help=f"comma list of faults to inject periodically: "
-                                                 f"{','.join(PERIODIC_FAULTS)}")
-    p.add_argument("--fault-every", metavar="S", type=float, default=5.0, help="seconds between periodic faults "
-                                                                  "(default %(default)s)")
-    p.add_argument("--log-level", metavar="LEVEL", default=env.get("SENSOR_LOG_LEVEL", "INFO"),
-                   help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
+    TABLE.add_arguments(p)
     return p
-
-
-def settings_from_args(args: argparse.Namespace) -> SimSettings:
-    """Validated settings from parsed flags."""
-    delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
-    return SimSettings(
-        link=Path(args.link), channels=args.channels, rate=args.rate, waveform=args.waveform, freq=args.freq,
-        seq=args.seq, seq_start=args.seq_start, header=args.header, delimiter=delimiter, checksum=args.checksum,
-        crlf=args.crlf, cr=args.cr, decimals=args.decimals, count=args.count, duration=args.duration, seed=args.seed,
-        record=args.record, control=args.control,
-        faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), fault_every=args.fault_every,
-        linger=args.linger, log_level=args.log_level.upper())
 
 
 def make_simulator(s: SimSettings) -> Simulator:
@@ -150,12 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sensor-sim`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        settings = settings_from_args(args)
+        settings = build_settings(args, os.environ)
     except SimulatorError as err:
         print(f"sensor-sim: error: {err}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, os.environ)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

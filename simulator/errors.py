@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from kernel.settings import SettingsError
+
 
 class SimulatorError(Exception):
     """Base class of every error raised by the simulator."""
 
 
-class SimulatorConfigError(SimulatorError, ValueError):
-    """An invalid simulator setting."""
+class SimulatorConfigError(SimulatorError, SettingsError):
+    """An invalid simulator setting (also a ValueError)."""
 
 
 class SimulatorTimeout(SimulatorError, TimeoutError):

@@ -1,12 +1,16 @@
-"""sensor-sim's settings: one frozen object built from the environment and the command line."""
+"""sensor-sim's settings: its field table and the one frozen object built from it at the entry point."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
+from kernel import settings as ks
+from kernel.settings import Field
 from simulator.errors import SimulatorConfigError
 from simulator.framing import LineFormat
 from simulator.waveforms import WAVEFORMS
@@ -73,3 +77,57 @@ class SimSettings:
             problems.append(f"--record: folder {self.record.parent} does not exist")
         if problems:
             raise SimulatorConfigError("; ".join(problems))
+
+
+def _delimiter(raw: str) -> str:
+    """`\\t` or `tab` spell a tab on a command line."""
+    return "\t" if raw in ("\\t", "tab") else raw
+
+
+FIELDS = (
+    Field("link", "SENSOR_SIM_LINK", "--link", ks.path, metavar="PATH", shown_default="— (required)",
+          help="symlink to create, pointing at the pty (`/dev/pts/N`): the port the reader opens"),
+    Field("channels", "SENSOR_SIM_CHANNELS", "--channels", ks.integer, metavar="N", help="channels per line (1..1024)"),
+    Field("rate", "SENSOR_SIM_RATE", "--rate", ks.number, metavar="HZ",
+          help="lines per second; 0 = as fast as the reader takes them"),
+    Field("waveform", None, "--waveform", ks.one_of(*WAVEFORMS), choices=WAVEFORMS,
+          help="`ecg` (PQRST ~1.2 Hz), `sine`, `noise`, `mixed` (ch1 ecg, ch2 sine, ...)"),
+    Field("freq", None, "--freq", ks.number, metavar="HZ", help="sine frequency"),
+    Field("seq", None, "--seq", ks.boolean, switch=True, help="sequence counter as the first column"),
+    Field("seq_start", None, "--seq-start", ks.integer, metavar="N", help="first sequence number"),
+    Field("header", None, "--header", ks.boolean, switch=True,
+          help="header line (`seq,ch1,...`) first and after each replug"),
+    Field("delimiter", None, "--delimiter", _delimiter, metavar="C",
+          help="one ASCII character that cannot occur in a number; `\\t` or `tab` for a tab"),
+    Field("checksum", None, "--checksum", ks.boolean, switch=True, help="NMEA-style `*HH` suffix on every line"),
+    Field("crlf", None, "--crlf", ks.boolean, switch=True, help="CR LF line endings"),
+    Field("cr", None, "--cr", ks.boolean, switch=True, help="CR-only line endings"),
+    Field("decimals", None, "--decimals", ks.integer, metavar="N", help="decimals per value"),
+    Field("count", None, "--count", ks.integer, metavar="N", shown_default="none", help="stop after N data lines"),
+    Field("duration", None, "--duration", ks.number, metavar="S", shown_default="none",
+          help="stop after S seconds"),
+    Field("linger", None, "--linger", ks.number, metavar="S",
+          help="after `--count`/`--duration`: keep the pty open up to S s until the reader has taken everything"),
+    Field("seed", None, "--seed", ks.integer, metavar="N",
+          help="seed of the waveforms' noise, phases and amplitudes, and of garbage bytes: same seed, same lines"),
+    Field("record", None, "--record", ks.path, metavar="FILE", shown_default="none",
+          help="write every valid data line sent (no checksum, `\\n` endings) to FILE"),
+    Field("control", None, "--control", ks.path, metavar="PATH", shown_default="none",
+          help="create a FIFO at PATH accepting control commands"),
+    Field("faults", None, "--faults", ks.words, metavar="LIST", shown_default="none",
+          help="comma list injected in turn every `--fault-every` s: `" + ",".join(PERIODIC_FAULTS) + "` "
+          "(`pause` pauses 1 s; `unplug` replugs 1 s later)"),
+    Field("fault_every", None, "--fault-every", ks.number, metavar="S", help="seconds between periodic faults"),
+    Field("log_level", "SENSOR_LOG_LEVEL", "--log-level", ks.log_level, metavar="LEVEL",
+          help="log level (stderr); the pty name and link are logged at start"),
+)
+
+TABLE = ks.Table("simulator", FIELDS, SimSettings, SimulatorConfigError)
+
+
+def build_settings(args: argparse.Namespace, env: Mapping[str, str]) -> SimSettings:
+    """Validated settings from the flags and (below them) the environment; all problems in one message."""
+    values = TABLE.read(args, env)
+    if "link" not in values:
+        raise SimulatorConfigError("--link / SENSOR_SIM_LINK is required: the symlink to create")
+    return SimSettings(**values)
