@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable
 
 from analysis.errors import AnalysisError
-from analysis.settings import ENV_SETTINGS, AnalysisSettings
+from analysis.settings import TABLE, AnalysisSettings
+from kernel.logs import setup_logging
 
 try:
     from analysis import commands
@@ -30,12 +30,9 @@ Times: --start/--end take UTC ISO times (2026-11-25T09:00:00Z) or offsets from t
 
 EPILOG = (
     SOURCES
+    + "\n"
+    + TABLE.epilog()
     + """
-environment (flags override):
-"""
-    + "\n".join(f"  {name:<26} {help}" for name, _, help in ENV_SETTINGS)
-    + """
-  AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE   S3 credentials (boto3's usual chain)
 
 examples:
   sensor-analysis summary /var/lib/sensor/sim0/20261125T090000Z
@@ -75,12 +72,11 @@ def _common(p: argparse.ArgumentParser, window: bool = True, channels: bool = Tr
         g = p.add_mutually_exclusive_group()
         g.add_argument("--end", help="window end: UTC time or offset from the first sample")
         g.add_argument("--duration", help="window length (10s, 2min, 1h)")
-    p.add_argument("--endpoint-url", help="S3 endpoint URL (env SENSOR_S3_ENDPOINT_URL / AWS_ENDPOINT_URL)")
-    p.add_argument("--threads", type=int, help="parallel file readers (env SENSOR_ANALYSIS_THREADS)")
+    TABLE.add_arguments(p, ("endpoint_url", "threads"))
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", action="store_true", default=None, help="always show progress bars")
     prog.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
-    p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    TABLE.add_arguments(p, ("log_level",))
 
 
 def _image(p: argparse.ArgumentParser) -> None:
@@ -172,9 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("source", metavar="SRC", help=SRC_HELP)
     _common(p)
-    p.add_argument(
-        "--scheduler", help="reduce on this dask.distributed scheduler (env SENSOR_ANALYSIS_SCHEDULER)"
-    )
+    TABLE.add_arguments(p, ("scheduler",))
     _image(p)
     p.set_defaults(func="cmd_overview")
 
@@ -194,11 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sensor-analysis: error: the analysis needs {MISSING_EXTRA}, which the box does not install: "
               "run it on a laptop or workstation with  pip install 'sensor-box[analysis]'", file=sys.stderr)
         return 2
-    level = getattr(logging, str(args.log_level).upper(), None)
-    if not isinstance(level, int):
-        print(f"sensor-analysis: error: unknown log level {args.log_level!r}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace, AnalysisSettings], int] = getattr(commands, args.func)
     try:
         settings = AnalysisSettings.from_env(
@@ -206,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             endpoint_url=args.endpoint_url,
             threads=args.threads,
             scheduler=getattr(args, "scheduler", None),
+            log_level=args.log_level,
         )
+        setup_logging(settings.log_level, os.environ)
         return func(args, settings)
     except AnalysisError as err:
         print(f"sensor-analysis: error: {err}", file=sys.stderr)

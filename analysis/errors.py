@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kernel.settings import SettingsError as KernelSettingsError
+
 
 class AnalysisError(Exception):
     """Base class of every error the analysis library raises on purpose."""
@@ -25,3 +27,7 @@ class S3Unreachable(AnalysisError):
 
 class BadData(AnalysisError):
     """A batch or object that cannot be parsed as the recorded format."""
+
+
+class SettingsError(AnalysisError, KernelSettingsError):
+    """A setting with an invalid value; the message names its flag and variable."""

@@ -1,28 +1,17 @@
-"""Settings of the analysis tools: one frozen object built from the environment and CLI flags at the edge."""
+"""Settings of the analysis tools: the field table and the one frozen object built from it at the edge."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from argparse import Namespace
 from collections.abc import Mapping
 
-from analysis.errors import AnalysisError
+from analysis.errors import SettingsError
+from kernel import settings as ks
+from kernel.settings import Field
 
-# (environment variable, settings field, help) — documented in --help and docs/analysis.md.
-ENV_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("SENSOR_S3_ENDPOINT_URL", "endpoint_url", "S3 endpoint URL (else AWS_ENDPOINT_URL, else AWS)"),
-    ("AWS_ENDPOINT_URL", "endpoint_url", "fallback S3 endpoint URL (boto3's standard variable)"),
-    ("SENSOR_S3_REGION", "region", "S3 region name (else AWS_DEFAULT_REGION / boto3 default)"),
-    ("SENSOR_S3_CONNECT_TIMEOUT", "connect_timeout", "seconds to wait for an S3 connection (default 3)"),
-    ("SENSOR_S3_READ_TIMEOUT", "read_timeout", "seconds to wait for S3 data (default 30)"),
-    ("SENSOR_S3_RETRIES", "retries", "S3 attempts per request (default 2)"),
-    ("SENSOR_ANALYSIS_THREADS", "threads", "parallel file readers (default 2 x CPUs, max 16)"),
-    ("SENSOR_ANALYSIS_SCHEDULER", "scheduler", "dask.distributed scheduler address for --lazy work"),
-)
-
-
-class SettingsError(AnalysisError):
-    """A setting with an invalid value."""
+__all__ = ["TABLE", "AnalysisSettings", "SettingsError"]
 
 
 def _default_threads() -> int:
@@ -40,44 +29,44 @@ class AnalysisSettings:
     retries: int = 2
     threads: int = dataclasses.field(default_factory=_default_threads)
     scheduler: str | None = None
+    log_level: str = "WARNING"
     # Explicit S3 credentials for library callers; None uses boto3's chain (AWS_ACCESS_KEY_ID, profiles...).
     access_key_id: str | None = None
     secret_access_key: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.connect_timeout > 0 or not self.read_timeout > 0:
-            raise SettingsError("S3 timeouts must be > 0 seconds")
-        if self.retries < 1:
-            raise SettingsError("S3 retries must be >= 1 (attempts per request)")
-        if self.threads < 1:
-            raise SettingsError("threads must be >= 1")
-        if self.endpoint_url is not None and not self.endpoint_url.startswith(("http://", "https://")):
-            raise SettingsError(
-                f"S3 endpoint URL must start with http:// or https://, not {self.endpoint_url!r}"
-            )
+        TABLE.validate(self)  # library callers build one directly: the same checks as the command line
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **flags: object) -> AnalysisSettings:
         """Build settings from environment variables, then CLI flags (flags that are None are ignored)."""
-        values: dict[str, object] = {}
-        endpoint = env.get("SENSOR_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            values["endpoint_url"] = endpoint
-        if env.get("SENSOR_S3_REGION"):
-            values["region"] = env["SENSOR_S3_REGION"]
-        for name, field, conv in (
-            ("SENSOR_S3_CONNECT_TIMEOUT", "connect_timeout", float),
-            ("SENSOR_S3_READ_TIMEOUT", "read_timeout", float),
-            ("SENSOR_S3_RETRIES", "retries", int),
-            ("SENSOR_ANALYSIS_THREADS", "threads", int),
-        ):
-            raw = env.get(name)
-            if raw:
-                try:
-                    values[field] = conv(raw)
-                except ValueError as err:
-                    raise SettingsError(f"{name}={raw!r} is not a valid {conv.__name__}") from err
-        if env.get("SENSOR_ANALYSIS_SCHEDULER"):
-            values["scheduler"] = env["SENSOR_ANALYSIS_SCHEDULER"]
-        values.update({k: v for k, v in flags.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        values = TABLE.read(Namespace(**flags), env)
+        values.update({k: v for k, v in flags.items() if v is not None and k not in values})
+        return cls(**values)
+
+
+def _http_url(url: str) -> str | None:
+    return None if url.startswith(("http://", "https://")) else f"must start with http:// or https:// (got {url!r})"
+
+
+FIELDS = (
+    Field("endpoint_url", "SENSOR_S3_ENDPOINT_URL", "--endpoint-url", ks.stripped, also=("AWS_ENDPOINT_URL",),
+          metavar="URL", check=_http_url, help="S3 endpoint (e.g. `http://nas:9000`); default AWS"),
+    Field("region", "SENSOR_S3_REGION", None, ks.stripped, shown_default="boto3's", help="region name"),
+    Field("connect_timeout", "SENSOR_S3_CONNECT_TIMEOUT", None, ks.number, check=ks.above(0),
+          help="seconds to connect"),
+    Field("read_timeout", "SENSOR_S3_READ_TIMEOUT", None, ks.number, check=ks.above(0),
+          help="seconds to wait for data"),
+    Field("retries", "SENSOR_S3_RETRIES", None, ks.integer, check=ks.at_least(1), help="attempts per S3 request"),
+    Field("threads", "SENSOR_ANALYSIS_THREADS", "--threads", ks.integer, check=ks.at_least(1), metavar="N",
+          shown_default="2 × CPUs (2..16)", help="files read in parallel"),
+    Field("scheduler", "SENSOR_ANALYSIS_SCHEDULER", "--scheduler", ks.stripped, metavar="ADDRESS",
+          help="dask.distributed scheduler for lazy loads and `overview`"),
+    Field("log_level", None, "--log-level", ks.log_level, check=ks.known_level, metavar="LEVEL",
+          help="log level (stderr)"),
+    Field("aws_access_key_id", "AWS_ACCESS_KEY_ID", external=True, help="S3 credentials, boto3's usual chain"),
+    Field("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", external=True, help="the secret of that key"),
+    Field("aws_profile", "AWS_PROFILE", external=True, help="a profile of the shared credentials file instead"),
+)
+
+TABLE = ks.Table("analysis", FIELDS, AnalysisSettings, SettingsError)
