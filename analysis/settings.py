@@ -51,7 +51,7 @@ def _http_url(url: str) -> str | None:
 
 FIELDS = (
     Field("endpoint_url", "SENSOR_S3_ENDPOINT_URL", "--endpoint-url", ks.stripped, also=("AWS_ENDPOINT_URL",),
-          metavar="URL", check=_http_url, help="S3 endpoint (e.g. `http://nas:9000`); default AWS"),
+          metavar="URL", check=_http_url, shown_default="AWS", help="S3 endpoint (e.g. `http://nas:9000`)"),
     Field("region", "SENSOR_S3_REGION", None, ks.stripped, shown_default="boto3's", help="region name"),
     Field("connect_timeout", "SENSOR_S3_CONNECT_TIMEOUT", None, ks.number, check=ks.above(0),
           help="seconds to connect"),
@@ -64,8 +64,8 @@ FIELDS = (
           help="dask.distributed scheduler for lazy loads and `overview`"),
     Field("log_level", None, "--log-level", ks.log_level, check=ks.known_level, metavar="LEVEL",
           help="log level (stderr)"),
-    Field("aws_access_key_id", "AWS_ACCESS_KEY_ID", external=True, help="S3 credentials, boto3's usual chain"),
-    Field("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", external=True, help="the secret of that key"),
+    Field("aws_access_key_id", "AWS_ACCESS_KEY_ID", external=True, help="S3 access key id (boto3's usual chain)"),
+    Field("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", external=True, help="S3 secret access key"),
     Field("aws_profile", "AWS_PROFILE", external=True, help="a profile of the shared credentials file instead"),
 )
 

@@ -132,9 +132,9 @@ FIELDS = (
     Field("progress", "SENSOR_UPLOAD_PROGRESS", "--progress", check=ks.within(*PROGRESS_MODES), metavar="MODE",
           help="progress bar: `auto` (attached and stderr is a terminal), `on`, `off`"),
     Field("aws_access_key_id", "AWS_ACCESS_KEY_ID", external=True,
-          help="credentials, with the next; or the shared credentials file / any source of boto3's default "
-          "chain. Never logged"),
-    Field("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", external=True, help="the secret of that key"),
+          help="S3 access key id; or the shared credentials file / any source of boto3's default chain. "
+          "Never logged"),
+    Field("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", external=True, help="S3 secret access key. Never logged"),
 )
 
 TABLE = ks.Table("uploader", FIELDS, Settings, SettingsError)
