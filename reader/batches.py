@@ -108,7 +108,7 @@ class BatchWriter:
             self._sealed.append(self._open)
             self._open = None
         if self.error is not None:
-            raise DiskError(self.error.errno, f"data disk unavailable: {self.error.strerror}")
+            raise DiskError(self.error.errno, f"data disk unavailable: {self.error.strerror}") from self.error
         self._drain()
 
     def retry(self) -> None:

@@ -176,7 +176,7 @@ class SessionFiles:
         self._save_columns()
         if self.writer.error is not None:
             err = self.writer.error
-            raise DiskError(err.errno, f"cannot write batch in {self.dir}: {err.strerror}")
+            raise DiskError(err.errno, f"cannot write batch in {self.dir}: {err.strerror}") from err
 
     def add_rejects(self, records: bytes, count: int) -> None:
         """Append ``count`` reject records; kept in memory while the disk refuses them."""
@@ -247,7 +247,7 @@ class SessionFiles:
             self.writer.retry()
             if self.writer.error is not None:
                 err = self.writer.error
-                raise DiskError(err.errno, f"still cannot write in {self.dir}: {err.strerror}")
+                raise DiskError(err.errno, f"still cannot write in {self.dir}: {err.strerror}") from err
 
     def close(self, reason: str, counts: dict) -> None:
         """Commit the partial batch and finalise session.json (counts: rejects, gaps, missing, lost)."""

@@ -27,12 +27,12 @@ class PidLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as err:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise AlreadyRunning(
                 f"another sensor-uploader is already running (pid {holder}, lock {self.path})"
-            )
+            ) from err
         self._fd = fd
         if write_pid:
             self.write_pid()
