@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -214,9 +215,12 @@ class Table:
 
     def epilog(self) -> str:
         """The 'environment' section of --help: every variable and what it sets."""
-        rows = [(", ".join(f.variables), plain(f.help)) for f in self.fields if f.variables]
-        width = max(len(name) for name, _ in rows) if rows else 0
-        return "environment (flags override):\n" + "\n".join(f"  {n:<{width}}  {h}" for n, h in rows)
+        lines = ["environment (flags override):"]
+        for f in self.fields:
+            if f.variables:
+                lines.append(f"  {', '.join(f.variables)}")
+                lines += textwrap.wrap(plain(f.help), 96, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        return "\n".join(lines)
 
     # --- reading and validating
 
