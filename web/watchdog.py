@@ -60,9 +60,9 @@ async def self_check(address: str, port: int, host: str, timeout: float) -> bool
 
 async def watchdog_loop(notifier: Notifier, address: str, port: int, host: str, period: float) -> None:
     """Feed the watchdog after each successful self-check, every `period` seconds, until cancelled."""
-    healthy = True
+    healthy, ok = True, True
     while True:
-        await asyncio.sleep(period)
+        await asyncio.sleep(period if ok else period / 4)  # after a miss, try again soon: the budget is 2 periods
         ok = await self_check(address, port, host, timeout=period)
         if ok:
             notifier.watchdog()
