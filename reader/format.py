@@ -268,6 +268,7 @@ class SessionManifest:
     missing: int = 0
     batches: int = 0
     lost: dict[str, int] = dataclasses.field(default_factory=dict)  # lines read but not kept, by LOST_* cause
+    last_seq: int | None = None  # the last counter read (with a counter), written when the session ends
     usb_serial: str | None = None
     format_version: int = FORMAT_VERSION
 

@@ -67,6 +67,7 @@ class Recorder:
         self._ready_sent = False
         self._previous: PreviousSession | None = None  # where the device's counter stood last time
         self._next_ping = 0.0
+        self._last_seq: int | None = None  # the last counter the read loop accepted
 
     # -- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -165,7 +166,7 @@ class Recorder:
 
     def _close_writer(self, writer: DiskWriter, reason: str) -> None:
         """Finish the session; the writer may retry a refused disk for up to the stop timeout."""
-        writer.close(reason, self.counters.as_dict(), timeout=0)
+        writer.close(reason, {**self.counters.as_dict(), "last_seq": self._last_seq}, timeout=0)
         deadline = time.monotonic() + self.s.stop_timeout + 10.0  # the writer's own limit comes first
         while not writer.closed and time.monotonic() < deadline:
             writer.wait_closed(1.0)
@@ -223,6 +224,7 @@ class Recorder:
                     self.notifier.watchdog()  # the read loop and the disk writer are both alive
         self._dispatch(parser.finish(), parser, handoff, time.time())
         handoff.flush()
+        self._last_seq = parser.last_seq if parser.seq else None
         return reason
 
     def _dispatch(self, res: ParseResult, parser: LineParser, handoff: _Handoff, t: float) -> None:

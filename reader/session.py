@@ -93,11 +93,17 @@ class PreviousSession(NamedTuple):
 
 
 def previous_session(device_dir: Path) -> PreviousSession | None:
-    """The latest closed session of a device with a counter column, and its last committed counter."""
+    """Where the device's counter stood when its latest session ended.
+
+    That is the last counter the session read (session.json ``last_seq``, written at a normal end), else
+    after a crash its last committed row's counter; sessions that committed nothing are passed over, adding
+    the lines they counted as lost (their own gap included), so no line is counted twice.
+    """
     if not device_dir.is_dir():
         return None
     names = [e.name for e in os.scandir(device_dir) if e.is_dir() and (Path(e.path) / MANIFEST_NAME).exists()]
     latest: tuple[str, str] | None = None  # (session id, end reason) of the latest session
+    skipped = 0  # lines counted as lost by later sessions that committed nothing
     for name in sorted(names, key=session_order, reverse=True):
         entry = device_dir / name
         try:
@@ -105,8 +111,11 @@ def previous_session(device_dir: Path) -> PreviousSession | None:
             if not manifest.closed:
                 return None
             latest = latest or (name, manifest.end_reason or "")
+            if manifest.last_seq is not None:
+                return PreviousSession(latest[0], latest[1], manifest.last_seq + skipped)
             batches = committed_batches(entry)
             if not batches:
+                skipped += sum(manifest.lost.values())
                 continue  # nothing committed: the counter stood where an earlier session left it
             if read_batch_header(batches[-1])[:1] != [SEQ_COLUMN]:
                 return None
@@ -114,7 +123,7 @@ def previous_session(device_dir: Path) -> PreviousSession | None:
         except (OSError, ValueError, IndexError) as err:
             log.warning("cannot read where session %s ended: %s", entry, err)
             return None
-        return PreviousSession(latest[0], latest[1], last_seq)
+        return PreviousSession(latest[0], latest[1], last_seq + skipped)
     return None
 
 
@@ -257,6 +266,7 @@ class SessionFiles:
         m.batches = self.writer.committed_count if self.writer else 0
         m.rejects, m.gaps, m.missing = counts["rejects"], counts["gaps"], counts["missing"]
         m.lost = {cause: n for cause, n in sorted(counts.get("lost", {}).items()) if n}
+        m.last_seq = counts.get("last_seq")
         m.save(self.dir)
 
     def abandon(self) -> None:
