@@ -48,7 +48,7 @@ class ReaderSettings:
     log_level: str = "INFO"
 
 
-# (env name, settings field, type, help) — the one table of the reader's settings; README mirrors it.
+# (env name, settings field, type, help) — the one table of the reader's settings; docs/reader.md mirrors it.
 ENV_SETTINGS: list[tuple[str, str, type, str]] = [
     ("SENSOR_PORT", "port", str, "serial device path or pyserial URL"),
     ("SENSOR_DATA_DIR", "data_dir", Path, "where sessions are written"),

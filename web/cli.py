@@ -24,7 +24,7 @@ commands (default: serve):
   sensor-web manage ARGS...                any Django management command (changepassword, check...)
 
 The settings come from the environment (SENSOR_WEB_SECRET_KEY_FILE, SENSOR_WEB_ALLOWED_HOSTS,
-SENSOR_INGEST_TOKEN, SENSOR_DATA_DIR, SENSOR_WEB_LOGIN_REQUIRED, ...): see the README's web section.
+SENSOR_INGEST_TOKEN, SENSOR_DATA_DIR, SENSOR_WEB_LOGIN_REQUIRED, ...): see docs/web.md, Settings.
 The reader feeds the dashboard with SENSOR_WS_URL=ws://<bind>:<port>/ws/ingest/ and the same
 SENSOR_INGEST_TOKEN.
 """
