@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # (debootstrap, nspawn) on its own network with an apt proxy (apt-cacher-ng).
 APT_PACKAGES := socat chromium chromium-driver umockdev udev debootstrap systemd-container iproute2 openssh-client apt-cacher-ng
 
-.PHONY: help venv system-deps web-assets test test-fast demo bench lint clean
+.PHONY: help venv system-deps web-assets test test-fast demo bench docs docs-serve lint clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,8 +40,14 @@ demo: venv web-assets  ## Run a simulated monitor and every service locally; Ctr
 bench: venv web-assets  ## Run the benchmarks and print same-run ratios.
 	$(PY) -m bench
 
+docs: venv  ## Build the manual (docs/) into site/; a broken link or anchor fails the build.
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: venv  ## Preview the manual at http://127.0.0.1:8001/, rebuilt on every save (warnings shown, not fatal).
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
 lint:  ## Static checks.
 	$(VENV)/bin/ruff check .
 
 clean:  ## Remove the venv and caches.
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build site *.egg-info

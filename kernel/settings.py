@@ -309,7 +309,7 @@ class Table:
 
 def plain(markdown: str) -> str:
     """Markdown help as plain text (for --help and comments)."""
-    return markdown.replace("`", "").replace("**", "")
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "").replace("**", "")
 
 
 def cli_help(f: Field, default: str) -> str:

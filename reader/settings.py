@@ -88,7 +88,8 @@ FIELDS = (
           help="line endings: `auto` (LF, CR LF and CR-only each end a line, per line) or force `lf`, `crlf`, `cr`"),
     Field("device_id", "SENSOR_DEVICE_ID", "--device-id", check=_device_id, metavar="ID",
           shown_default="USB serial number, else the port's name",
-          help="the device's folder name (letters, digits, `.`, `_`, `-`; anything else: exit 2)"),
+          help="the device's folder name (the [device-id rule](formats.md#on-disk-format): letters, digits, "
+          "`.`, `_`, `-`; anything else: exit 2)"),
     Field("ws_url", "SENSOR_WS_URL", "--ws-url", help="the web app's ingest websocket"),
     Field("token", "SENSOR_INGEST_TOKEN", "--token", help="shared secret for the ingest websocket (required "
           "unless `--local`; prefer the variable: flags show in `ps`)"),

@@ -24,6 +24,7 @@ commands (default: serve):
                                            add a viewer (or set the password of an existing one)
   sensor-web manage ARGS...                any Django management command (changepassword, check...)
 
+The settings come from the environment (listed below; the manual: docs/web.md, Settings).
 The reader feeds the dashboard with SENSOR_WS_URL=ws://<bind>:<port>/ws/ingest/ and the same
 SENSOR_INGEST_TOKEN.
 

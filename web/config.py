@@ -57,7 +57,7 @@ FIELDS = (
     Field("secure_cookies", "SENSOR_WEB_SECURE_COOKIES", parse=ks.boolean, default=False,
           help="`Secure` flag on session/CSRF cookies (turn on behind HTTPS)"),
     Field("https", "SENSOR_WEB_HTTPS", parse=ks.boolean, default=False,
-          help="served behind a TLS front: trusts its `X-Forwarded-Proto: https`, redirects plain HTTP, sends "
+          help="served behind a TLS front ([see below](#https-on-the-lab-network-a-tls-front)): trusts its `X-Forwarded-Proto: https`, redirects plain HTTP, sends "
           "HSTS, Secure cookies"),
     Field("hsts_seconds", "SENSOR_WEB_HSTS_SECONDS", parse=ks.integer, default=None, check=ks.between(0, 2 * YEAR),
           shown_default=f"`{YEAR}` with `SENSOR_WEB_HTTPS`, else `0`",

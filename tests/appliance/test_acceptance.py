@@ -1,9 +1,9 @@
-"""The box as shipped, end to end: bare Debian → the README's provisioning → a researcher's plot.
+"""The box as shipped, end to end: bare Debian → the manual's provisioning → a researcher's plot.
 
 One booted Debian bookworm (systemd-nspawn) per module, in its own network namespace with its own lab
 address (a veth pair to the host). It starts bare, as a Raspberry Pi OS image does (systemd, python3,
 sshd); the playbook's apt step installs the rest through an apt proxy on the host side. The inventory
-and vault are made exactly as the README's "Provisioning" steps say, and `ansible-playbook site.yml`
+and vault are made exactly as the "Provisioning" steps of docs/appliance.md say, and `ansible-playbook site.yml`
 (which builds the wheelhouse from the checked-out commit) provisions it. Then, in order:
 a simulated adapter on a pty is recorded by its `sensor-reader@ttyUSB0` instance; Chromium on the host
 logs in to the dashboard at the box's lab address and sees the chart move; the batches reach a real S3
@@ -76,7 +76,7 @@ class Box:
         return self.container.sh(command, **kwargs)
 
     def playbook(self, repo: Path = REPO) -> str:
-        """`ansible-playbook site.yml` from a checkout's ansible/ folder, as the README says; asserts success."""
+        """`ansible-playbook site.yml` from a checkout's ansible/ folder, as docs/appliance.md says; asserts success."""
         env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOST_KEY_CHECKING": "False",
                "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
         env.pop("ANSIBLE_CONFIG", None)  # ansible/ansible.cfg applies, found in the working folder
@@ -115,7 +115,7 @@ def recap(output: str) -> dict[str, int]:
 
 
 def readme_inventory(folder: Path, box: Container, network: LabNetwork, s3: S3Server) -> tuple[Path, Path, str]:
-    """The README's steps 1-2: copy the example inventory, list the box, set the settings, vault the secrets."""
+    """docs/appliance.md's steps 1-2: copy the example inventory, list the box, set the settings, vault the secrets."""
     shutil.copytree(ANSIBLE_DIR / "inventory" / "example", folder)
     group_vars = folder / "group_vars" / "sensor_boxes"
     (folder / "hosts.yml").write_text(yaml.safe_dump({"sensor_boxes": {
@@ -183,7 +183,7 @@ def first_batch(box: Box) -> str:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    """A bare Debian booted on its lab network and provisioned by the README's steps, recording."""
+    """A bare Debian booted on its lab network and provisioned by docs/appliance.md's steps, recording."""
     need_root()
     need_tools("debootstrap", "systemd-nspawn", "ssh", "ssh-keygen", "ansible-playbook", "rclone", "apt-cacher-ng",
                "ip", "npm", "git")

@@ -220,3 +220,27 @@ def _span(driver: Any) -> float | None:
     """Seconds spanned by the chart's x axis (None before the first draw)."""
     x = stats(driver).get("xRange")
     return None if not x else round(x[1] - x[0], 3)
+
+
+def test_lost_lines_are_shown_by_cause(web_server: Any) -> None:
+    """A reader's status with lines lost (by cause) reaches the panel through the real ingest websocket."""
+    from websockets.sync.client import connect
+
+    from reader.frames import status_message
+
+    require_assets()
+    server = web_server()
+    with connect(server.ws_url + "/ws/ingest/", additional_headers={"Authorization": f"Bearer {TOKEN}"},
+                 open_timeout=10) as ingest, chromium() as driver:
+        driver.get(server.url + "/")
+
+        def shown() -> str:
+            ingest.send(status_message(device="sim0", session="20261129T120000Z", connected=True, port="/dev/ttyUSB0",
+                                       lines=5000, rejects=0, gaps=1, missing=12, lost_lines=12,
+                                       lost={"disk_full": 10, "buffer_overflow": 2, "kill": 0}))
+            return text(driver, "st-lost")
+
+        assert wait_for(lambda: shown() == "12: disk full 10, buffer overflow 2", 20, "the lost lines in the panel",
+                        interval=0.2)
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert severe == [], severe

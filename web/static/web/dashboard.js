@@ -15,6 +15,14 @@
   };
   window.__sensorStats = stats;
 
+  // Lines the reader read but could not keep, by cause ("12: disk full 10, buffer overflow 2").
+  function lostText(st) {
+    if (st.lost_lines == null) return "–";
+    const causes = Object.entries(st.lost || {}).filter(([, n]) => n > 0)
+      .map(([cause, n]) => `${cause.replace(/_/g, " ")} ${n}`);
+    return causes.length ? `${st.lost_lines}: ${causes.join(", ")}` : String(st.lost_lines);
+  }
+
   const ui = {
     windowSec: Number(document.body.dataset.defaultWindow || 10),
     paused: false,
@@ -264,6 +272,7 @@
       set("st-lines", st.lines != null ? String(st.lines) : "–");
       set("st-rejects", st.rejects != null ? String(st.rejects) : "–");
       set("st-gaps", st.gaps != null ? `${st.gaps} (${st.missing || 0})` : "–");
+      set("st-lost", lostText(st));
       set("st-dropped", `${st.frames_dropped || 0} at the reader, ${stats.framesLost} on the way`);
       let reader = st.recording ? "recording" : (st.connected ? "streaming" : "waiting for the device");
       if (st.reader_online === false) reader = "offline";
