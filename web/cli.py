@@ -178,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         if command == "createuser":
             create_user(args.username, args.admin, args.password_stdin)
         elif command == "serve":
-            return serve(cfg, Notifier.from_environ(os.environ))
+            notifier = Notifier.from_environ(os.environ)
+            try:
+                return serve(cfg, notifier)
+            finally:
+                notifier.close()
     except WebError as err:
         print(f"sensor-web: {err}", file=sys.stderr)
         return 1
