@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import serial
 from serial.tools import list_ports
 
-from reader.format import safe_id
+from kernel.layout import safe_id
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from reader.format import DEVICE_ID_RULE, is_device_id
+from kernel.layout import DEVICE_ID_RULE, is_device_id
 from reader.parser import EOL_MODES
 
 DEFAULT_WS_URL = "ws://127.0.0.1:8000/ws/ingest/"
