@@ -10,6 +10,7 @@ import sys
 import threading
 from types import FrameType
 
+from kernel.layout import uploader_log_path
 from uploader.errors import AlreadyRunning, SettingsError
 from uploader.lock import PidLock
 from uploader.notify import under_systemd
@@ -57,7 +58,7 @@ def configure_logging(settings: Settings, stream: object | None) -> None:
     if stream is not None:
         handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
     else:
-        path = settings.log_file or settings.data_dir / ".uploader.log"
+        path = settings.log_file or uploader_log_path(settings.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

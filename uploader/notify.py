@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from reader.format import read_statuses, write_status
+from kernel.status import read_statuses, write_status
 from reader.notify import Notifier
 
 __all__ = ["STATUS_NAME", "Notifier", "publish_status", "status_line", "under_systemd"]

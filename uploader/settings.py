@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from reader.format import safe_id
+from kernel.layout import UPLOADER_LOG_NAME, UPLOADER_PID_NAME, safe_id, uploader_pid_path
+from kernel.objects import CSV, CSV_GZ, FORMATS, PARQUET
+from kernel.s3 import CHECKSUM_MODES
 from uploader.errors import SettingsError
 
-FORMATS = ("parquet", "csv.gz", "csv")
-CHECKSUM_MODES = ("when_required", "when_supported")
 PROGRESS_MODES = ("auto", "on", "off")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -58,7 +58,7 @@ class Settings:
     @property
     def lock_path(self) -> Path:
         """The pid/lock file guarding this data directory."""
-        return self.pidfile or self.data_dir / ".uploader.pid"
+        return self.pidfile or uploader_pid_path(self.data_dir)
 
     @property
     def extension(self) -> str:
@@ -214,7 +214,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "endpoint_url": "S3 endpoint for non-AWS servers (MinIO, Ceph, rclone serve s3)",
         "region": "S3 region (default: boto3's chain, else us-east-1)",
         "box_id": "this box's id in object keys (default: hostname)",
-        "upload_format": "object format: parquet (zstd, default), csv.gz or csv",
+        "upload_format": f"object format: {PARQUET} (zstd, default), {CSV_GZ} or {CSV}",
         "interval": "seconds between passes when idle (default 10)",
         "backoff_max": "cap of the exponential backoff during an outage, seconds (default 300)",
         "fatal_retry": "retry delay after bad credentials / missing bucket, seconds (default 300)",
@@ -231,8 +231,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "quota_high": "start cleanup above this percent used (default 90)",
         "quota_low": "clean down to this percent used (default 80)",
         "evict_unuploaded": "1 = may delete closed sessions that are not uploaded (default 0: never)",
-        "pidfile": "pid/lock file (default DATA_DIR/.uploader.pid)",
-        "log_file": "log file in detached daemon mode (default DATA_DIR/.uploader.log)",
+        "pidfile": f"pid/lock file (default DATA_DIR/{UPLOADER_PID_NAME})",
+        "log_file": f"log file in detached daemon mode (default DATA_DIR/{UPLOADER_LOG_NAME})",
         "log_level": "DEBUG, INFO (default), WARNING, ERROR",
         "progress": "progress bar: auto (foreground on a TTY, default), on, off",
     }
