@@ -268,7 +268,7 @@ class Feeder(threading.Thread):
         """Send frames paced by the wall clock until stopped."""
         import math
 
-        from reader.frames import samples_message
+        from kernel.frames import samples_message
 
         columns = ["seq"] + [f"ch{c + 1}" for c in range(self.channels)]
         headers = {"Authorization": f"Bearer {TOKEN}"}
