@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from reader.format import write_status
+from kernel.status import write_status
 
 from .browser import chromium
 from .conftest import REPO, TOKEN, VENV_BIN, require_assets, wait_for
