@@ -15,7 +15,7 @@ from analysis.export import frame_to_batch_csv, frame_to_table
 from kernel.atomic import write_atomic
 from kernel.batch import SEQ_COLUMN, TIME_COLUMN, format_time
 from kernel.layout import batch_filename, new_session_id
-from kernel.manifest import SessionManifest
+from kernel.manifest import END_STOPPED, STATE_CLOSED, STATE_OPEN, SessionManifest
 
 
 def synth_frame(
@@ -85,8 +85,8 @@ def write_session(
         software_version="synthetic",
         lines=len(frame),
         batches=n_batches,
-        state="closed" if closed else "open",
-        end_reason="stopped" if closed else None,
+        state=STATE_CLOSED if closed else STATE_OPEN,
+        end_reason=END_STOPPED if closed else None,
         ended_at=format_time(frame.index[-1].to_pydatetime()) if closed else None,
     )
     manifest.save(session_dir)

@@ -42,7 +42,7 @@ def peer(scope: dict[str, Any]) -> str:
 
 
 class IngestConsumer(AsyncWebsocketConsumer):
-    """Receives the reader's frames.py messages and hands them to the fan-out unchanged."""
+    """Receives the reader's kernel.frames messages and hands them to the fan-out unchanged."""
 
     async def connect(self) -> None:
         """Accept only a client presenting the configured ingest token."""

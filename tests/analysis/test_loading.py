@@ -1,4 +1,4 @@
-"""Loading local sessions: same values as reader.format, typed channels, windows, errors."""
+"""Loading local sessions: same values as kernel.batch, typed channels, windows, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Test helper: build recorded sessions on disk through reader/format.py (committed batches + session.json)."""
+"""Test helper: build recorded sessions on disk through the kernel (committed batches + session.json)."""
 
 from __future__ import annotations
 
