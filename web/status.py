@@ -51,7 +51,7 @@ def device_summary(hub: Hub, files: dict[str, dict[str, Any]], now: float) -> di
         fresh = age is not None and age <= STALE_AFTER
         out[name] = {
             **status,
-            "connected": ReaderStatus.from_dict(status).connected and fresh and state.ingest_open > 0,
+            "connected": bool(ReaderStatus.from_dict(status).connected) and fresh and state.ingest_open > 0,
             "reader_online": state.ingest_open > 0,
             "status_age": round(age, 1) if age is not None else None,
             "frame_age": round(mono - state.last_frame_at, 1) if state.last_frame_at else None,
