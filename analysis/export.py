@@ -15,18 +15,16 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AnalysisError
 from analysis.readers import TIME_TYPE
-from reader import format as fmt
+from kernel.batch import ARROW_TIME_FORMAT, TIME_COLUMN, batch_header
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("parquet", "csv")
-# reader.format.TIME_FORMAT ("%Y-%m-%dT%H:%M:%S.%fZ") in Arrow's strftime: %S prints the microseconds.
-_ARROW_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def frame_to_table(frame: pd.DataFrame) -> pa.Table:
     """A loaded frame as an Arrow table: host_time timestamp[us, UTC] first, then the device columns."""
-    cols = {fmt.TIME_COLUMN: pa.array(frame.index.as_unit("us"), TIME_TYPE)}
+    cols = {TIME_COLUMN: pa.array(frame.index.as_unit("us"), TIME_TYPE)}
     for c in frame.columns:
         cols[str(c)] = pa.array(frame[c].to_numpy())
     return pa.table(cols)
@@ -34,11 +32,11 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
 
 def table_to_batch_csv(table: pa.Table, header: bool = True) -> bytes:
     """An Arrow table in the batch schema as batch-file bytes (``host_time`` as ISO UTC with ``Z``)."""
-    times = pc.strftime(table.column(0).cast(TIME_TYPE), format=_ARROW_TIME_FORMAT)
-    body = table.set_column(0, fmt.TIME_COLUMN, times)
+    times = pc.strftime(table.column(0).cast(TIME_TYPE), format=ARROW_TIME_FORMAT)
+    body = table.set_column(0, TIME_COLUMN, times)
     buf = io.BytesIO()
     pacsv.write_csv(body, buf, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    head = fmt.batch_header(table.column_names[1:]) if header else b""
+    head = batch_header(table.column_names[1:]) if header else b""
     return head + buf.getvalue()
 
 
@@ -70,7 +68,7 @@ class TableWriter:
         else:
             if self._csv is None:
                 self._csv = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()
-                self._csv.write(fmt.batch_header(table.column_names[1:]))
+                self._csv.write(batch_header(table.column_names[1:]))
             self._csv.write(table_to_batch_csv(table, header=False))
         self.rows += table.num_rows
 

@@ -9,10 +9,10 @@ import pandas as pd
 
 from analysis.errors import AnalysisError
 from analysis.transforms import sample_rate, typical_step
-from reader import format as fmt
+from kernel.batch import SEQ_COLUMN
 
 
-def seq_gaps(frame: pd.DataFrame, column: str = fmt.SEQ_COLUMN, modulus: int | None = None) -> pd.DataFrame:
+def seq_gaps(frame: pd.DataFrame, column: str = SEQ_COLUMN, modulus: int | None = None) -> pd.DataFrame:
     """Every break in the sequence counter.
 
     One row per break: ``position`` (row number of the first sample after it), ``time`` (its host time),
@@ -107,5 +107,5 @@ class GapReport:
 
 def gap_report(frame: pd.DataFrame, threshold: float | None = None, modulus: int | None = None) -> GapReport:
     """Sequence-counter gaps (when the frame has ``seq``) and time gaps above ``threshold`` seconds."""
-    seq = seq_gaps(frame, modulus=modulus) if fmt.SEQ_COLUMN in frame.columns else None
+    seq = seq_gaps(frame, modulus=modulus) if SEQ_COLUMN in frame.columns else None
     return GapReport(seq, time_gaps(frame, threshold), len(frame))

@@ -20,7 +20,7 @@ from analysis.readers import TIME_TYPE, read_batch, read_batch_frame, table_to_f
 from analysis.settings import AnalysisSettings
 from analysis.sources import BatchRef, Selection, SessionInfo, resolve, with_spans
 from analysis.timerange import TimeLike, Window
-from reader import format as fmt
+from kernel.batch import SEQ_COLUMN, TIME_COLUMN, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def _session_span(session: SessionInfo) -> tuple[pd.Timestamp | None, pd.Timesta
         return min(firsts), max(lasts)
     m = session.manifest
     try:
-        first = pd.Timestamp(fmt.parse_time(m.started_at)) if m.started_at else None
-        last = pd.Timestamp(fmt.parse_time(m.ended_at)) if m.closed and m.ended_at else None
+        first = pd.Timestamp(parse_time(m.started_at)) if m.started_at else None
+        last = pd.Timestamp(parse_time(m.ended_at)) if m.closed and m.ended_at else None
     except ValueError:
         return None, None
     return first, last
@@ -227,8 +227,8 @@ def load_plan(
 
 def empty_frame(columns: list[str]) -> pd.DataFrame:
     """A zero-row frame with the loaded schema (dask's ``meta``)."""
-    data = {c: pd.Series([], dtype="int64" if c == fmt.SEQ_COLUMN else "float64") for c in columns}
-    index = pd.DatetimeIndex([], dtype="datetime64[us, UTC]", name=fmt.TIME_COLUMN)
+    data = {c: pd.Series([], dtype="int64" if c == SEQ_COLUMN else "float64") for c in columns}
+    index = pd.DatetimeIndex([], dtype="datetime64[us, UTC]", name=TIME_COLUMN)
     return pd.DataFrame(data, index=index)
 
 

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 from analysis import s3
 from analysis.errors import BadData
 from analysis.settings import AnalysisSettings
-from analysis.sources import CSV, CSV_GZ, PARQUET, BatchRef
-from reader import format as fmt
+from analysis.sources import BatchRef
+from kernel.batch import TIME_COLUMN, batch_table_to_frame, read_batch_table, typed_batch_table
+from kernel.objects import CSV, CSV_GZ, PARQUET
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,19 @@ TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 def read_csv_table(source: str | pa.NativeFile | io.BytesIO, columns: list[str] | None = None) -> pa.Table:
     """Read batch CSV (a path, or a file object) into an Arrow table with the batch schema."""
-    return fmt.read_batch_table(source, columns)
+    return read_batch_table(source, columns)
 
 
 def read_parquet_table(source: str | pa.NativeFile, columns: list[str] | None = None) -> pa.Table:
     """Read an uploaded Parquet batch into an Arrow table with the batch schema."""
-    cols = None if columns is None else [fmt.TIME_COLUMN, *columns]
+    cols = None if columns is None else [TIME_COLUMN, *columns]
     return normalise_table(pq.read_table(source, columns=cols))
 
 
 def normalise_table(table: pa.Table) -> pa.Table:
     """Cast to the batch schema: time first as timestamp[us, UTC], seq int64, channels float64."""
     try:
-        return fmt.typed_batch_table(table)
+        return typed_batch_table(table)
     except ValueError as err:
         if isinstance(err, pa.ArrowInvalid):
             raise
@@ -71,7 +72,7 @@ def read_batch(
 
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
     """Arrow table in the batch schema → DataFrame with a UTC DatetimeIndex named host_time."""
-    return fmt.batch_table_to_frame(table)
+    return batch_table_to_frame(table)
 
 
 def read_batch_frame(

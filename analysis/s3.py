@@ -9,6 +9,7 @@ from typing import Any
 
 from analysis.errors import S3Unreachable, SourceNotFound
 from analysis.settings import AnalysisSettings
+from kernel.s3 import ClientConfig, make_client
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +37,17 @@ def client(settings: AnalysisSettings) -> Any:
     with _clients_lock:
         found = _clients.get(settings)
         if found is None:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=settings.connect_timeout,
-                read_timeout=settings.read_timeout,
-                retries={"max_attempts": settings.retries, "mode": "standard"},
-                max_pool_connections=max(10, settings.threads),
-                # Non-AWS S3 servers reject the CRC headers boto3 >= 1.36 sends by default.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            )
-            found = boto3.session.Session().client(
-                "s3",
-                endpoint_url=settings.endpoint_url,
-                region_name=settings.region,
-                config=config,
-                aws_access_key_id=settings.access_key_id,
-                aws_secret_access_key=settings.secret_access_key,
+            found = make_client(
+                ClientConfig(
+                    endpoint_url=settings.endpoint_url,
+                    region=settings.region,
+                    connect_timeout=settings.connect_timeout,
+                    read_timeout=settings.read_timeout,
+                    max_attempts=settings.retries,
+                    max_pool_connections=max(10, settings.threads),
+                    access_key_id=settings.access_key_id,
+                    secret_access_key=settings.secret_access_key,
+                )
             )
             _clients[settings] = found
         return found

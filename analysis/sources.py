@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,19 @@ import pandas as pd
 from analysis import s3
 from analysis.errors import BadData, SourceNotFound
 from analysis.settings import AnalysisSettings
-from reader import format as fmt
-
-CSV, CSV_GZ, PARQUET = "csv", "csv.gz", "parquet"
-FORMATS = (PARQUET, CSV_GZ, CSV)
-_S3_BATCH_RE = re.compile(r"^(batch-\d{6,})\.(parquet|csv\.gz|csv)$")
+from kernel.batch import parse_time, read_batch_header
+from kernel.layout import MANIFEST_NAME, committed_batches, device_dirs, is_session_dir
+from kernel.manifest import SessionManifest
+from kernel.objects import (
+    CSV,
+    FORMATS,
+    PARQUET,
+    UploadedManifest,
+    is_manifest_key,
+    manifest_key,
+    manifest_session,
+    parse_batch_object,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +51,7 @@ class SessionInfo:
     """A session found for a source: where it is, its manifest, and its batches in order."""
 
     location: str
-    manifest: fmt.SessionManifest
+    manifest: SessionManifest
     batches: list[BatchRef]
     raw: dict[str, Any]
 
@@ -93,14 +100,14 @@ def resolve(
 def _resolve_local(path: Path, device: str | None) -> list[SessionInfo]:
     if not path.exists():
         raise SourceNotFound(f"{path}: no such session, device folder or data directory")
-    if (path / fmt.MANIFEST_NAME).is_file():
+    if is_session_dir(path):
         return [_local_session(path)]
-    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and (d / fmt.MANIFEST_NAME).is_file()]
+    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and is_session_dir(d)]
     if sessions:
         if device is not None and path.name != device:
             raise SourceNotFound(f"{path}: is the folder of device {path.name!r}, not {device!r}")
         return [_local_session(d) for d in sessions]
-    devices = [d.name for d in fmt.device_dirs(path)]
+    devices = [d.name for d in device_dirs(path)]
     if device is not None:
         if device not in devices:
             raise SourceNotFound(f"{path}: no device {device!r} (devices: {', '.join(devices) or 'none'})")
@@ -111,23 +118,23 @@ def _resolve_local(path: Path, device: str | None) -> list[SessionInfo]:
         raise SourceNotFound(
             f"{path}: holds several devices ({', '.join(devices)}); choose one with --device"
         )
-    raise SourceNotFound(f"{path}: no sessions here (expected <data dir>/<device>/<session>/session.json)")
+    raise SourceNotFound(f"{path}: no sessions here (expected <data dir>/<device>/<session>/{MANIFEST_NAME})")
 
 
 def _local_session(path: Path) -> SessionInfo:
     try:
-        raw = json.loads((path / fmt.MANIFEST_NAME).read_bytes())
-        manifest = fmt.SessionManifest.from_json(json.dumps(raw))
+        raw = json.loads((path / MANIFEST_NAME).read_bytes())
+        manifest = SessionManifest.from_json(json.dumps(raw))
     except (OSError, ValueError, TypeError) as err:
-        raise BadData(f"{path / fmt.MANIFEST_NAME}: unreadable manifest ({err})") from err
-    batches = [BatchRef(str(p), CSV, manifest.session_id) for p in fmt.committed_batches(path)]
+        raise BadData(f"{path / MANIFEST_NAME}: unreadable manifest ({err})") from err
+    batches = [BatchRef(str(p), CSV, manifest.session_id) for p in committed_batches(path)]
     if not batches:  # a local copy of an uploaded session (e.g. ``aws s3 sync``): batch-*.parquet / .csv.gz
         batches = [
             BatchRef(str(path / name), form, manifest.session_id)
             for name, form in _uploaded_batches(p.name for p in path.iterdir())
         ]
     if not manifest.columns and batches:
-        manifest.columns = fmt.read_batch_header(Path(batches[0].location))
+        manifest.columns = read_batch_header(Path(batches[0].location))
     return SessionInfo(str(path), manifest, batches, raw)
 
 
@@ -143,7 +150,7 @@ def local_span(path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     first = head[1].split(b",", 1)[0].decode("ascii")
     last = tail[-1].split(b",", 1)[0].decode("ascii")
     try:
-        return pd.Timestamp(fmt.parse_time(first)), pd.Timestamp(fmt.parse_time(last))
+        return pd.Timestamp(parse_time(first)), pd.Timestamp(parse_time(last))
     except ValueError as err:
         raise BadData(f"{path}: bad host time ({err})") from err
 
@@ -188,13 +195,11 @@ def with_spans(batches: list[BatchRef]) -> list[BatchRef]:
 def _resolve_s3(url: str, device: str | None, settings: AnalysisSettings) -> list[SessionInfo]:
     bucket, prefix = s3.parse_s3_url(url)
     if prefix:
-        data = s3.get_bytes_or_none(settings, bucket, f"{prefix}/{fmt.MANIFEST_NAME}")
+        data = s3.get_bytes_or_none(settings, bucket, manifest_key(prefix))
         if data is not None:
             return [_s3_session(settings, bucket, prefix, data)]
     base = f"{prefix}/" if prefix else ""
-    manifests = sorted(
-        k for k, _ in s3.list_keys(settings, bucket, base) if k.endswith("/" + fmt.MANIFEST_NAME)
-    )
+    manifests = sorted(k for k, _ in s3.list_keys(settings, bucket, base) if is_manifest_key(k))
     depth = {k: k[len(base) :].count("/") for k in manifests}
     here = [k for k in manifests if depth[k] == 1]
     if here:
@@ -205,8 +210,8 @@ def _resolve_s3(url: str, device: str | None, settings: AnalysisSettings) -> lis
     by_device: dict[str, str] = {}
     for k in manifests:
         if depth[k] >= 2:
-            parts = k.split("/")
-            by_device.setdefault(parts[-3], "/".join(parts[:-2]))
+            device_prefix, name, _ = manifest_session(k)
+            by_device.setdefault(name, device_prefix)
     devices = sorted(by_device)
     if device is not None and device in by_device:
         return _resolve_s3(f"s3://{bucket}/{by_device[device]}", None, settings)
@@ -216,66 +221,44 @@ def _resolve_s3(url: str, device: str | None, settings: AnalysisSettings) -> lis
         return _resolve_s3(f"s3://{bucket}/{by_device[devices[0]]}", None, settings)
     if devices:
         raise SourceNotFound(f"{url}: holds several devices ({', '.join(devices)}); choose one with --device")
-    raise SourceNotFound(f"{url}: no uploaded sessions here (expected .../<device>/<session>/session.json)")
+    raise SourceNotFound(f"{url}: no uploaded sessions here (expected .../<device>/<session>/{MANIFEST_NAME})")
 
 
-def _pick(entry: dict[str, Any], *names: str) -> Any:
-    for n in names:
-        if entry.get(n) is not None:
-            return entry[n]
-    return None
-
-
-def _ts(value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+def _ts(value: str | None) -> pd.Timestamp | None:
+    """A batch time of the uploaded manifest as a UTC timestamp."""
+    return pd.Timestamp(parse_time(value)) if value is not None else None
 
 
 def _s3_session(settings: AnalysisSettings, bucket: str, prefix: str, data: bytes) -> SessionInfo:
+    """A session from its uploaded manifest: one batch per entry, with its key, format and time span."""
+    where = f"s3://{bucket}/{manifest_key(prefix)}"
     try:
         raw = json.loads(data)
-        manifest = fmt.SessionManifest.from_json(data)
-    except (ValueError, TypeError) as err:
-        raise BadData(f"s3://{bucket}/{prefix}/{fmt.MANIFEST_NAME}: unreadable manifest ({err})") from err
-    listed = raw.get("batches") if isinstance(raw.get("batches"), list) else None
-    batches: list[BatchRef] = []
-    if listed:
-        for entry in listed:
-            key = _pick(entry, "key", "object_key", "object")
-            form = _pick(entry, "format", "ext") or (key and _format_of(key)) or PARQUET
-            if key is None:
-                stem = str(_pick(entry, "name", "batch")).removesuffix(fmt.BATCH_SUFFIX)
-                key = f"{prefix}/{stem}.{form}"
-            batches.append(
-                BatchRef(
-                    f"s3://{bucket}/{key}",
-                    form,
-                    manifest.session_id,
-                    _ts(_pick(entry, "first_host_time", "first_time", "first")),
-                    _ts(_pick(entry, "last_host_time", "last_time", "last")),
-                    _pick(entry, "rows"),
-                )
+        uploaded = UploadedManifest.from_json(data)
+        batches = [
+            BatchRef(
+                f"s3://{bucket}/{b.key}",
+                b.format,
+                uploaded.session.session_id,
+                _ts(b.stats.first_time) if b.stats else None,
+                _ts(b.stats.last_time) if b.stats else None,
+                b.rows,
             )
-    else:
-        keys = [key for key, _ in s3.list_keys(settings, bucket, prefix + "/")]
-        batches = [BatchRef(f"s3://{bucket}/{k}", f, manifest.session_id) for k, f in _uploaded_batches(keys)]
-    return SessionInfo(f"s3://{bucket}/{prefix}", manifest, batches, raw)
+            for b in uploaded.batches
+        ]
+    except (ValueError, TypeError) as err:
+        raise BadData(f"{where}: unreadable manifest ({err})") from err
+    return SessionInfo(f"s3://{bucket}/{prefix}", uploaded.session, batches, raw)
 
 
 def _uploaded_batches(names: Iterable[str]) -> list[tuple[str, str]]:
     """(name or key, format) of uploaded batch objects in batch order, one per batch (Parquet preferred)."""
     found: dict[str, tuple[str, str]] = {}
     for name in names:
-        m = _S3_BATCH_RE.match(name.rsplit("/", 1)[-1])
-        if m and (m.group(1) not in found or FORMATS.index(m.group(2)) < FORMATS.index(found[m.group(1)][1])):
-            found[m.group(1)] = (name, m.group(2))
+        parsed = parse_batch_object(name)
+        if parsed is None:
+            continue
+        stem, form = parsed
+        if stem not in found or FORMATS.index(form) < FORMATS.index(found[stem][1]):
+            found[stem] = (name, form)
     return [found[stem] for stem in sorted(found)]
-
-
-def _format_of(key: str) -> str | None:
-    for f in FORMATS:
-        if key.endswith("." + f):
-            return f
-    return None

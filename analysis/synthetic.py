@@ -1,4 +1,4 @@
-"""Synthetic sessions in the recorded format (for examples, tests and benchmarks), written via reader.format."""
+"""Synthetic sessions in the recorded format (for examples, tests and benchmarks), written via the kernel."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from analysis.export import frame_to_batch_csv, frame_to_table
-from reader import format as fmt
+from kernel.atomic import write_atomic
+from kernel.batch import SEQ_COLUMN, TIME_COLUMN, format_time
+from kernel.layout import batch_filename, new_session_id
+from kernel.manifest import END_STOPPED, STATE_CLOSED, STATE_OPEN, SessionManifest
 
 
 def synth_frame(
@@ -38,14 +41,14 @@ def synth_frame(
     rng = np.random.default_rng(seed)
     data: dict[str, np.ndarray] = {}
     if seq:
-        data[fmt.SEQ_COLUMN] = np.arange(seq_start, seq_start + n, dtype="int64")
+        data[SEQ_COLUMN] = np.arange(seq_start, seq_start + n, dtype="int64")
     for k in range(channels):
         f = freqs[k] if freqs is not None else float(k + 1)
         values = np.sin(2 * np.pi * f * t)
         if noise:
             values += noise * rng.standard_normal(n)
         data[f"ch{k + 1}"] = np.round(values, decimals)
-    return pd.DataFrame(data, index=pd.DatetimeIndex(index, name=fmt.TIME_COLUMN))
+    return pd.DataFrame(data, index=pd.DatetimeIndex(index, name=TIME_COLUMN))
 
 
 def batch_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -65,26 +68,26 @@ def write_session(
     device_dir = Path(data_dir) / device
     device_dir.mkdir(parents=True, exist_ok=True)
     started = frame.index[0].to_pydatetime().astimezone(UTC)
-    sid = session_id or fmt.new_session_id(started, device_dir)
+    sid = session_id or new_session_id(started, device_dir)
     session_dir = device_dir / sid
     session_dir.mkdir()
     n_batches = 0
     for n_batches, lo in enumerate(range(0, len(frame), batch_lines), start=1):
         data = batch_csv_bytes(frame.iloc[lo : lo + batch_lines])
-        fmt.write_atomic(session_dir / fmt.batch_filename(n_batches), data, durable=False)
-    manifest = fmt.SessionManifest(
+        write_atomic(session_dir / batch_filename(n_batches), data, durable=False)
+    manifest = SessionManifest(
         device_id=device,
         session_id=sid,
         port=f"/dev/{device}",
         baudrate=115200,
         columns=list(frame.columns),
-        started_at=fmt.format_time(started),
+        started_at=format_time(started),
         software_version="synthetic",
         lines=len(frame),
         batches=n_batches,
-        state="closed" if closed else "open",
-        end_reason="stopped" if closed else None,
-        ended_at=fmt.format_time(frame.index[-1].to_pydatetime()) if closed else None,
+        state=STATE_CLOSED if closed else STATE_OPEN,
+        end_reason=END_STOPPED if closed else None,
+        ended_at=format_time(frame.index[-1].to_pydatetime()) if closed else None,
     )
     manifest.save(session_dir)
     return session_dir

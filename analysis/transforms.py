@@ -14,13 +14,13 @@ import pandas as pd
 from scipy import signal
 
 from analysis.errors import AnalysisError, UnknownChannel
-from reader import format as fmt
+from kernel.batch import SEQ_COLUMN
 
 
 def channel_names(frame: pd.DataFrame, channels: Iterable[str] | None = None) -> list[str]:
     """The signal channels of a frame (every column except the seq counter), or the requested ones."""
     if channels is None:
-        return [c for c in frame.columns if c != fmt.SEQ_COLUMN]
+        return [c for c in frame.columns if c != SEQ_COLUMN]
     wanted = list(channels)
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
@@ -80,8 +80,8 @@ def _apply(
 def resample(frame: pd.DataFrame, rule: str, how: str = "mean") -> pd.DataFrame:
     """Resample onto a regular grid (pandas rule such as "10ms" or "1s") aggregating with ``how``."""
     agg = {c: how for c in channel_names(frame)}
-    if fmt.SEQ_COLUMN in frame.columns:
-        agg[fmt.SEQ_COLUMN] = "first"
+    if SEQ_COLUMN in frame.columns:
+        agg[SEQ_COLUMN] = "first"
     return frame.resample(rule).agg(agg)[list(frame.columns)]
 
 

@@ -28,7 +28,8 @@ from analysis.envelope import EnvelopeBuilder
 from analysis.loading import load
 from analysis.plots import plot_overview, save
 from analysis.synthetic import parquet_bytes, synth_frame, write_session
-from reader import format as fmt
+from kernel.batch import TIME_COLUMN, TIME_FORMAT
+from kernel.layout import BATCH_SUFFIX, MANIFEST_NAME, batch_filename, committed_batches
 
 START = "2026-11-25T00:00:00Z"
 RATE = 1000.0
@@ -60,13 +61,13 @@ def duel(n: int, *funcs: Callable[[], Any]) -> list[float]:
 def bare_csv(files: list[Path], engine: str) -> pd.DataFrame:
     """What a user would write with pandas alone: read each batch, concat, parse host_time, index."""
     df = pd.concat([pd.read_csv(f, engine=engine) for f in files], ignore_index=True)
-    df[fmt.TIME_COLUMN] = pd.to_datetime(df[fmt.TIME_COLUMN], format=fmt.TIME_FORMAT, utc=True)
-    return df.set_index(fmt.TIME_COLUMN)
+    df[TIME_COLUMN] = pd.to_datetime(df[TIME_COLUMN], format=TIME_FORMAT, utc=True)
+    return df.set_index(TIME_COLUMN)
 
 
 def bare_parquet(files: list[Path]) -> pd.DataFrame:
     """pandas.read_parquet of each batch, concat, index by host_time."""
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).set_index(fmt.TIME_COLUMN)
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).set_index(TIME_COLUMN)
 
 
 def make_data(tmp: Path, seconds: float) -> tuple[Path, Path, pd.DataFrame]:
@@ -76,16 +77,16 @@ def make_data(tmp: Path, seconds: float) -> tuple[Path, Path, pd.DataFrame]:
     pq_session = tmp / "parquet" / "bench0" / csv_session.name
     pq_session.mkdir(parents=True)
     for i, lo in enumerate(range(0, len(frame), BATCH_LINES), start=1):
-        stem = fmt.batch_filename(i).removesuffix(fmt.BATCH_SUFFIX)
+        stem = batch_filename(i).removesuffix(BATCH_SUFFIX)
         (pq_session / f"{stem}.parquet").write_bytes(parquet_bytes(frame.iloc[lo : lo + BATCH_LINES]))
-    (pq_session / fmt.MANIFEST_NAME).write_bytes((csv_session / fmt.MANIFEST_NAME).read_bytes())
+    (pq_session / MANIFEST_NAME).write_bytes((csv_session / MANIFEST_NAME).read_bytes())
     return csv_session, pq_session, frame
 
 
 def bench_loading(tmp: Path, seconds: float, repeat: int) -> list[dict[str, Any]]:
     """Load timings (ours vs bare pandas) on the same files, plus the overview command on them."""
     csv_session, pq_session, frame = make_data(tmp, seconds)
-    csv_files = fmt.committed_batches(csv_session)
+    csv_files = committed_batches(csv_session)
     pq_files = sorted(pq_session.glob("batch-*.parquet"))
     values = frame.shape[0] * CHANNELS
     del frame

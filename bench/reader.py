@@ -18,7 +18,8 @@ from pathlib import Path
 
 from websockets.asyncio.server import serve
 
-from reader.format import SessionManifest, committed_batches, session_dirs
+from kernel.layout import committed_batches, session_dirs
+from kernel.manifest import SessionManifest
 
 
 def make_data(lines: int, channels: int = 8) -> bytes:

@@ -23,7 +23,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.link import Link
-from reader.format import committed_batches
+from kernel.layout import committed_batches
+from kernel.upload_state import ProcessingFailure
 from tests.fixtures.s3 import S3Server, free_port, rclone_binary
 from tests.uploader.sessions import T0, make_session
 from uploader.convert import process_batch
@@ -120,8 +121,8 @@ def serial_work(batches: list[Path], fmt: str, scratch: Path) -> float:
     started = time.perf_counter()
     for b in batches:
         info = process_batch(str(b), fmt, str(scratch))
-        if "error" in info and "name" not in info:
-            raise SystemExit(info["error"])
+        if isinstance(info, ProcessingFailure):
+            raise SystemExit(info.error)
     return time.perf_counter() - started
 
 

@@ -257,7 +257,7 @@ def latency_and_cpu(work: Path) -> dict[str, Any]:
 
 
 class Feeder(threading.Thread):
-    """A light stand-in for the reader: frames.py samples messages of 8 channels every 50 ms."""
+    """A light stand-in for the reader: kernel.frames samples messages of 8 channels every 50 ms."""
 
     def __init__(self, url: str, channels: int, rate: float) -> None:
         super().__init__(daemon=True)
@@ -268,7 +268,7 @@ class Feeder(threading.Thread):
         """Send frames paced by the wall clock until stopped."""
         import math
 
-        from reader.frames import samples_message
+        from kernel.frames import samples_message
 
         columns = ["seq"] + [f"ch{c + 1}" for c in range(self.channels)]
         headers = {"Authorization": f"Bearer {TOKEN}"}

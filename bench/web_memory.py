@@ -1,6 +1,6 @@
 """sensor-web memory with viewers that never read: RSS with reading viewers only, with never-readers, after.
 
-One run, one sensor-web process fed at 8 ch x 4 kHz (frames.py messages straight into /ws/ingest/):
+One run, one sensor-web process fed at 8 ch x 4 kHz (kernel.frames messages straight into /ws/ingest/):
 20 reading viewers (websocket clients that read and acknowledge everything) for a phase, then 20 more that
 connect and never read their socket again (raw TCP after the handshake) for a phase, then the never-readers
 close and a last phase shows what is left. Target: RSS with never-readers <= 1.25x reading-only, and back to

@@ -6,16 +6,17 @@ import logging
 import os
 from pathlib import Path
 
-from reader.errors import DiskError
-from reader.format import (
-    PART_SUFFIX,
+from kernel.atomic import commit_file
+from kernel.batch import batch_header
+from kernel.layout import (
     batch_filename,
-    batch_header,
     batch_index,
-    commit_file,
     committed_batches,
+    committed_path,
+    part_path,
     partial_batches,
 )
+from reader.errors import DiskError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class BatchWriter:
         return self._sealed + ([self._open] if self._open else [])
 
     def _temp_path(self, batch: _Batch) -> Path:
-        return self.session_dir / (batch_filename(batch.index) + PART_SUFFIX)
+        return part_path(self.session_dir / batch_filename(batch.index))
 
     def add(self, rows: bytes, count: int, now: float) -> None:
         """Append timestamped rows, committing each batch that fills; DiskError leaves them all in memory."""
@@ -197,7 +198,7 @@ def _after_nth_newline(data: bytes, n: int) -> int:
 
 def recover_partial(path: Path) -> int:
     """Commit the complete lines of a temp batch left by a crash; return the rows saved (0: file removed)."""
-    final = path.with_name(path.name[: -len(PART_SUFFIX)])
+    final = committed_path(path)
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     header_end = data.find(b"\n") + 1

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from kernel.layout import BATCH_PREFIX, BATCH_SUFFIX, MANIFEST_NAME
 from kernel.logs import setup_logging
 from kernel.notify import Notifier
 from reader import __version__
@@ -23,8 +24,8 @@ examples:
   sensor-reader --port /dev/ttyUSB0 --data-dir ./data --local --seq     record only, first column is a counter
   sensor-reader --port /dev/ttyUSB0 --demo                              stream only, no files
 
-Sessions go to DATA_DIR/<device id>/<session id>/ as batch-NNNNNN.csv files plus session.json.
-SIGTERM or Ctrl-C commits the partial batch, finalises session.json and exits 0.
+""" + f"""Sessions go to DATA_DIR/<device id>/<session id>/ as {BATCH_PREFIX}NNNNNN{BATCH_SUFFIX} files plus {MANIFEST_NAME}.
+SIGTERM or Ctrl-C commits the partial batch, finalises {MANIFEST_NAME} and exits 0.
 """
 
 

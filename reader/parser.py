@@ -7,7 +7,7 @@ import re
 from functools import reduce
 from operator import xor
 
-from reader.format import SEQ_COLUMN
+from kernel.batch import SEQ_COLUMN
 
 _NUMBER = rb"[ ]*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?[ ]*"
 _COUNTER = rb"[ ]*\d+[ ]*"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import serial
 from serial.tools import list_ports
 
+from kernel.layout import safe_id
 from reader.errors import PortGone, PortUnavailable
-from reader.format import safe_id
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kernel.batch import reject_records, row_prefix
+from kernel.layout import reserve_path, session_id_at
+from kernel.manifest import END_RECOVERED, END_STOPPED, END_UNPLUGGED, LOST_KILL, LOST_OFFLINE
 from kernel.notify import Notifier
+from kernel.status import ReaderStatus, reader_status_name, write_status
 from reader import __version__
 from reader.errors import PortGone
-from reader.format import LOST_KILL, LOST_OFFLINE, reserve_path, write_status
 from reader.parser import LineParser, ParserConfig, ParseResult
 from reader.port import PortConfig, SerialPort, device_id_for, wait_for_port
 from reader.reserve import DiskReserve
-from reader.session import DeviceLock, PreviousSession, SessionFiles, previous_session, recover_device
+from reader.session import (
+    DeviceLock,
+    EndCounts,
+    PreviousSession,
+    SessionFiles,
+    previous_session,
+    recover_device,
+)
 from reader.settings import ReaderSettings
 from reader.stream import LiveStream
 from reader.writer import DiskWriter
@@ -35,12 +45,11 @@ class Counters:
         self.gaps = 0
         self.missing = 0
         self.rate = 0.0
-        self.lost: dict[str, int] = {}  # by cause (reader.format.LOST_*); the disk writer adds its own
+        self.lost: dict[str, int] = {}  # by cause (kernel.manifest.LOST_*); the disk writer adds its own
 
-    def as_dict(self) -> dict:
-        """Counts for session.json."""
-        return {"lines": self.lines, "rejects": self.rejects, "gaps": self.gaps, "missing": self.missing,
-                "lost": dict(self.lost)}
+    def at_end(self, last_seq: int | None) -> EndCounts:
+        """Counts for the session's final manifest."""
+        return EndCounts(self.rejects, self.gaps, self.missing, dict(self.lost), last_seq)
 
 
 class Recorder:
@@ -71,34 +80,38 @@ class Recorder:
         self._last_seq: int | None = None  # the last counter the read loop accepted
 
     # -- status -------------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ReaderStatus:
         """The health snapshot shared by the stream, the status file and systemd's STATUS line."""
         c = self.counters
         writer = self.writer
         lost = dict(c.lost)
-        return {
-            "device": self.device_id, "session": self.session_id, "connected": self.connected,
-            "port": self.s.port, "recording": self.s.record, "rate": round(c.rate, 1), "lines": c.lines,
-            "rejects": c.rejects, "gaps": c.gaps, "missing": c.missing,
-            "frames_dropped": self.stream.frames_dropped if self.stream else 0,
-            "lost_lines": sum(lost.values()), "lost": lost,
-            "disk_error": writer.disk_error if writer is not None else None,
-            "time": time.time(),
-        }
+        return ReaderStatus(
+            device=self.device_id, session=self.session_id, connected=self.connected,
+            port=self.s.port, recording=self.s.record, rate=round(c.rate, 1), lines=c.lines,
+            rejects=c.rejects, gaps=c.gaps, missing=c.missing,
+            frames_dropped=self.stream.frames_dropped if self.stream else 0,
+            lost_lines=sum(lost.values()), lost=lost,
+            disk_error=writer.disk_error if writer is not None else None,
+            time=time.time(),
+        )
+
+    def status_document(self) -> dict[str, Any]:
+        """The health snapshot as the document the stream and the status file carry."""
+        return self.status().to_dict()
 
     def _publish(self) -> None:
         st = self.status()
         if self.connected:
-            lost = f", {st['lost_lines']} lost" if st["lost_lines"] else ""
+            lost = f", {st.lost_lines} lost" if st.lost_lines else ""
             self.notifier.status(
-                f"recording {self.session_id} from {self.s.port}{' (DISK ERROR)' if st['disk_error'] else ''}: "
-                f"{st['rate']:.0f} lines/s, {st['lines']} lines, {st['rejects']} rejects, {st['gaps']} gaps{lost}"
+                f"recording {self.session_id} from {self.s.port}{' (DISK ERROR)' if st.disk_error else ''}: "
+                f"{st.rate:.0f} lines/s, {st.lines} lines, {st.rejects} rejects, {st.gaps} gaps{lost}"
             )
         else:
             self.notifier.status(f"waiting for device {self.s.port}")
         if self.s.data_dir is not None and self.device_id:
             try:
-                write_status(self.s.data_dir, f"reader-{self.device_id}", st)
+                write_status(self.s.data_dir, reader_status_name(self.device_id), st.to_dict())
             except OSError:
                 pass  # advisory only; a full disk is reported through disk_error
 
@@ -114,7 +127,7 @@ class Recorder:
     def run(self) -> int:
         """Record until stopped; returns the exit code."""
         if self.s.stream:
-            self.stream = LiveStream(self.s.ws_url, self.s.token, self.status, self.s.stream_interval,
+            self.stream = LiveStream(self.s.ws_url, self.s.token, self.status_document, self.s.stream_interval,
                                      self.s.stream_max_rate)
             self.stream.start()
         try:
@@ -167,7 +180,7 @@ class Recorder:
 
     def _close_writer(self, writer: DiskWriter, reason: str) -> None:
         """Finish the session; the writer may retry a refused disk for up to the stop timeout."""
-        writer.close(reason, {**self.counters.as_dict(), "last_seq": self._last_seq}, timeout=0)
+        writer.close(reason, self.counters.at_end(self._last_seq), timeout=0)
         deadline = time.monotonic() + self.s.stop_timeout + 10.0  # the writer's own limit comes first
         while not writer.closed and time.monotonic() < deadline:
             writer.wait_closed(1.0)
@@ -186,7 +199,7 @@ class Recorder:
 
         assert self.s.data_dir is not None and self.device_id is not None
         reserve_mb = self.s.max_buffer_mb if self.s.reserve_mb is None else self.s.reserve_mb
-        reserve = DiskReserve(reserve_path(self.s.data_dir, f"reader-{self.device_id}"), int(reserve_mb * 2**20))
+        reserve = DiskReserve(reserve_path(self.s.data_dir, reader_status_name(self.device_id)), int(reserve_mb * 2**20))
         writer = DiskWriter(open_session, self.s.max_buffer_mb * 2**20, reserve=reserve,
                             stop_timeout=self.s.stop_timeout, lost=self.counters.lost)
         writer.start()
@@ -199,13 +212,13 @@ class Recorder:
         next_tick = time.monotonic()
         window_start, window_lines = next_tick, 0
         self._reject_log = _RejectLog()
-        reason = "stopped"
+        reason = END_STOPPED
         while not self.stop.is_set():
             try:
                 data = port.read()
             except PortGone as err:
                 log.warning("port %s vanished (%s): closing session %s", self.s.port, err, self.session_id)
-                reason = "unplugged"
+                reason = END_UNPLUGGED
                 break
             now = time.monotonic()
             if data:
@@ -248,9 +261,7 @@ class Recorder:
             c.rejects += n
             self._reject_log.rejects(res.rejects, c.rejects)
             if self.writer is not None:
-                ts = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
-                records = b"".join(b"%s\t%s\t%s\n" % (ts, r.reason.encode(), r.data.replace(b"\n", b"\\n"))
-                                   for r in res.rejects)
+                records = reject_records(((r.reason.encode(), r.data) for r in res.rejects), t)
                 if not self.writer.submit_rejects(records, n):
                     c.rejects -= n  # not kept in rejects.txt: counted as lost instead
 
@@ -260,7 +271,7 @@ class Recorder:
         missing = first - previous.last_seq - 1
         if missing <= 0:
             return  # contiguous, or the device restarted its counter
-        cause = LOST_KILL if previous.end_reason == "recovered" else LOST_OFFLINE
+        cause = LOST_KILL if previous.end_reason == END_RECOVERED else LOST_OFFLINE
         self.counters.lost[cause] = self.counters.lost.get(cause, 0) + missing
         if self.writer is not None:
             self.writer.save_lost()
@@ -296,7 +307,7 @@ class _Handoff:
         if not self._count:
             self._since = time.monotonic()
         if self.writer is not None:
-            pre = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ,").encode()
+            pre = row_prefix(t)
             self._rows.append(pre + block[:-1].replace(b"\n", b"\n" + pre) + b"\n")
         if self.stream is not None:
             self._chunks.append((block, count, t))
@@ -353,4 +364,4 @@ class _RejectLog:
 
 
 def _demo_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return session_id_at(datetime.now(UTC))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import logging
@@ -10,21 +11,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from reader.batches import BatchWriter, recover_session_batches
-from reader.errors import DeviceBusy, DiskError
-from reader.format import (
+from kernel.batch import SEQ_COLUMN, format_time, read_batch_header
+from kernel.layout import (
     MANIFEST_NAME,
-    REJECTS_NAME,
-    SEQ_COLUMN,
-    SessionManifest,
     committed_batches,
-    format_time,
+    is_session_dir,
+    lock_path,
     new_session_id,
-    read_batch_header,
+    rejects_path,
     session_order,
 )
+from kernel.manifest import END_RECOVERED, STATE_CLOSED, SessionManifest
+from reader.batches import BatchWriter, recover_session_batches
+from reader.errors import DeviceBusy, DiskError
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class EndCounts:
+    """What the read loop counted in a session, for its final manifest."""
+
+    rejects: int
+    gaps: int
+    missing: int
+    lost: dict[str, int]  # by kernel.manifest.LOST_* cause
+    last_seq: int | None  # the last counter read (None without a counter)
 
 
 class DeviceLock:
@@ -32,7 +44,7 @@ class DeviceLock:
 
     def __init__(self, device_dir: Path) -> None:
         device_dir.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(device_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd = os.open(lock_path(device_dir), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
@@ -56,7 +68,7 @@ def recover_device(device_dir: Path) -> list[str]:
     if not device_dir.is_dir():
         return recovered
     for entry in sorted(device_dir.iterdir()):
-        if not (entry / MANIFEST_NAME).exists():
+        if not is_session_dir(entry):
             continue
         try:
             manifest = SessionManifest.load(entry)
@@ -69,8 +81,8 @@ def recover_device(device_dir: Path) -> list[str]:
         batches = committed_batches(entry)
         manifest.lines = sum(count_rows(b) for b in batches)
         manifest.batches = len(batches)
-        manifest.state = "closed"
-        manifest.end_reason = "recovered"
+        manifest.state = STATE_CLOSED
+        manifest.end_reason = END_RECOVERED
         manifest.ended_at = manifest.ended_at or format_time(datetime.now(UTC))
         manifest.save(entry)
         log.warning(
@@ -98,7 +110,7 @@ def previous_session(device_dir: Path) -> PreviousSession | None:
     """
     if not device_dir.is_dir():
         return None
-    names = [e.name for e in os.scandir(device_dir) if e.is_dir() and (Path(e.path) / MANIFEST_NAME).exists()]
+    names = [e.name for e in os.scandir(device_dir) if e.is_dir() and is_session_dir(Path(e.path))]
     latest: tuple[str, str] | None = None  # (session id, end reason) of the latest session
     skipped = 0  # lines counted as lost by later sessions that committed nothing
     for name in sorted(names, key=session_order, reverse=True):
@@ -186,7 +198,7 @@ class SessionFiles:
     def _flush_rejects(self) -> None:
         try:
             if self._rejects_fd is None:
-                self._rejects_fd = os.open(self.dir / REJECTS_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                self._rejects_fd = os.open(rejects_path(self.dir), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             while self._pending_rejects:
                 records = self._pending_rejects[0][0]
                 written = os.write(self._rejects_fd, records)
@@ -195,7 +207,7 @@ class SessionFiles:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 self._pending_rejects.pop(0)
         except OSError as err:
-            raise DiskError(err.errno, f"cannot write {self.dir / REJECTS_NAME}: {err.strerror}") from err
+            raise DiskError(err.errno, f"cannot write {rejects_path(self.dir)}: {err.strerror}") from err
 
     @property
     def pending_bytes(self) -> int:
@@ -249,21 +261,21 @@ class SessionFiles:
                 err = self.writer.error
                 raise DiskError(err.errno, f"still cannot write in {self.dir}: {err.strerror}") from err
 
-    def close(self, reason: str, counts: dict) -> None:
-        """Commit the partial batch and finalise session.json (counts: rejects, gaps, missing, lost)."""
+    def close(self, reason: str, counts: EndCounts) -> None:
+        """Commit the partial batch and finalise session.json with the read loop's counts."""
         self._flush_rejects()
         self.commit()
         if self._rejects_fd is not None:
             os.close(self._rejects_fd)
             self._rejects_fd = None
         m = self.manifest
-        m.state, m.end_reason = "closed", reason
+        m.state, m.end_reason = STATE_CLOSED, reason
         m.ended_at = format_time(datetime.now(UTC))
         m.lines = self.writer.committed_lines if self.writer else 0
         m.batches = self.writer.committed_count if self.writer else 0
-        m.rejects, m.gaps, m.missing = counts["rejects"], counts["gaps"], counts["missing"]
-        m.lost = {cause: n for cause, n in sorted(counts.get("lost", {}).items()) if n}
-        m.last_seq = counts.get("last_seq")
+        m.rejects, m.gaps, m.missing = counts.rejects, counts.gaps, counts.missing
+        m.lost = {cause: n for cause, n in sorted(counts.lost.items()) if n}
+        m.last_seq = counts.last_seq
         m.save(self.dir)
 
     def abandon(self) -> None:

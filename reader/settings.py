@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kernel import settings as ks
+from kernel.layout import DEVICE_ID_RULE, is_device_id
 from kernel.settings import Field
 from reader.errors import SettingsError
-from reader.format import DEVICE_ID_RULE, is_device_id
 from reader.parser import EOL_MODES
 
 __all__ = ["DEFAULT_WS_URL", "TABLE", "ReaderSettings", "SettingsError", "build_settings"]

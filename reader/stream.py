@@ -12,7 +12,7 @@ from typing import Any
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from reader.frames import samples_message, status_message
+from kernel.frames import samples_message, status_message
 
 log = logging.getLogger(__name__)
 

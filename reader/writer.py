@@ -3,20 +3,60 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import errno
 import logging
 import threading
 import time
 from collections.abc import Callable
 
+from kernel.manifest import LOST_BUFFER, LOST_DISK_ERROR, LOST_DISK_FULL
 from reader.errors import DiskError
-from reader.format import LOST_BUFFER, LOST_DISK_ERROR, LOST_DISK_FULL
 from reader.reserve import DiskReserve
-from reader.session import SessionFiles
+from reader.session import EndCounts, SessionFiles
 
 log = logging.getLogger(__name__)
 
 CLOSE_RETRY = 0.5  # seconds between attempts while a stop or unplug waits for the disk
+
+
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    """Queue item: the session's columns (once, before the first rows)."""
+
+    columns: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rows:
+    """Queue item: ``count`` timestamped rows."""
+
+    rows: bytes
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejects:
+    """Queue item: ``count`` reject records."""
+
+    records: bytes
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SaveLost:
+    """Queue item: write the lost counts to session.json now."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Close:
+    """Queue item: finish the session."""
+
+    reason: str
+    counts: EndCounts
+
+
+Item = Columns | Rows | Rejects | SaveLost | Close
 
 
 def _cause(err: BaseException | None) -> str:
@@ -53,7 +93,7 @@ class DiskWriter(threading.Thread):
         self.lost: dict[str, int] = lost if lost is not None else {}  # by cause; shared with the read loop
         self._overflowing = False
         self._closing = False
-        self._items: collections.deque[tuple] = collections.deque()
+        self._items: collections.deque[Item] = collections.deque()
         self._cond = threading.Condition()
         self._queued_bytes = 0
         self._held_bytes = 0
@@ -79,14 +119,14 @@ class DiskWriter(threading.Thread):
 
     def submit_columns(self, columns: list[str]) -> None:
         """Set the session's columns (once, before the first rows)."""
-        self._put(("columns", columns), 0)
+        self._put(Columns(columns), 0)
 
     def submit_rows(self, rows: bytes, count: int) -> bool:
         """Queue timestamped rows; False (and counted as lost) when the memory budget is exhausted."""
         if self.buffered_bytes + len(rows) > self.max_buffer:
             self._overflow(count)
             return False
-        self._put(("rows", rows, count), len(rows))
+        self._put(Rows(rows, count), len(rows))
         return True
 
     def submit_rejects(self, records: bytes, count: int) -> bool:
@@ -94,12 +134,12 @@ class DiskWriter(threading.Thread):
         if self.buffered_bytes + len(records) > self.max_buffer:
             self._overflow(count)
             return False
-        self._put(("rejects", records, count), len(records))
+        self._put(Rejects(records, count), len(records))
         return True
 
     def save_lost(self) -> None:
         """Write the lost counts to session.json now (a counter gap found at start survives a later crash)."""
-        self._put(("lost",), 0)
+        self._put(SaveLost(), 0)
 
     def _overflow(self, count: int) -> None:
         if not self._overflowing:
@@ -110,10 +150,10 @@ class DiskWriter(threading.Thread):
             )
         self._add_lost(LOST_BUFFER, count)
 
-    def close(self, reason: str, counts: dict, timeout: float) -> bool:
+    def close(self, reason: str, counts: EndCounts, timeout: float) -> bool:
         """Ask to finish the session (partial batch committed, manifest final); see ``wait_closed``."""
         self._closing = True
-        self._put(("close", reason, counts), 0)
+        self._put(Close(reason, counts), 0)
         return self.wait_closed(timeout)
 
     def wait_closed(self, timeout: float) -> bool:
@@ -125,7 +165,7 @@ class DiskWriter(threading.Thread):
         """True once the close is over (successful or not)."""
         return self._closed.is_set()
 
-    def _put(self, item: tuple, size: int) -> None:
+    def _put(self, item: Item, size: int) -> None:
         with self._cond:
             self._items.append(item)
             self._queued_bytes += size
@@ -188,25 +228,25 @@ class DiskWriter(threading.Thread):
                 self._failed(err)
             self._held_bytes = self.session.pending_bytes
 
-    def _handle(self, item: tuple) -> bool:
-        kind = item[0]
+    def _handle(self, item: Item) -> bool:
+        """Apply one queue item to the session; True once the session is closed."""
         assert self.session is not None
-        if kind == "rows":
-            self._queued_bytes -= len(item[1])
-            self.session.add_rows(item[1], item[2], time.monotonic())
-        elif kind == "rejects":
-            self._queued_bytes -= len(item[1])
-            self.session.add_rejects(item[1], item[2])
-        elif kind == "columns":
-            self.session.set_columns(item[1])
-        elif kind == "lost":
+        if isinstance(item, Rows):
+            self._queued_bytes -= len(item.rows)
+            self.session.add_rows(item.rows, item.count, time.monotonic())
+        elif isinstance(item, Rejects):
+            self._queued_bytes -= len(item.records)
+            self.session.add_rejects(item.records, item.count)
+        elif isinstance(item, Columns):
+            self.session.set_columns(item.columns)
+        elif isinstance(item, SaveLost):
             self.session.save_lost(dict(self.lost))
-        elif kind == "close":
-            self._finish(item[1], item[2])
+        else:
+            self._finish(item.reason, item.counts)
             return True
         return False
 
-    def _finish(self, reason: str, counts: dict) -> None:
+    def _finish(self, reason: str, counts: EndCounts) -> None:
         """Close the session; while the disk refuses, retry until the stop timeout, then use the reserve."""
         assert self.session is not None
         deadline = time.monotonic() + self.stop_timeout
@@ -236,12 +276,12 @@ class DiskWriter(threading.Thread):
             self.disk_error = None
         self._closed.set()
 
-    def _try_close(self, reason: str, counts: dict) -> OSError | None:
+    def _try_close(self, reason: str, counts: EndCounts) -> OSError | None:
         assert self.session is not None
         try:
             if self.disk_error is not None:
                 self.session.retry()
-            self.session.close(reason, {**counts, "lost": dict(self.lost)})
+            self.session.close(reason, dataclasses.replace(counts, lost=dict(self.lost)))
         except OSError as err:
             self.disk_error = str(err)
             return err
@@ -277,7 +317,7 @@ class DiskWriter(threading.Thread):
                     continue
                 with self._cond:
                     items, self._items = list(self._items), collections.deque()
-                dropped = sum(i[2] for i in items if i[0] in ("rows", "rejects"))
+                dropped = sum(i.count for i in items if isinstance(i, (Rows, Rejects)))
                 self._add_lost(_cause(err), dropped)
                 self.close_error = str(err)
                 log.critical("no session folder could be created (%s): %d lines counted as lost", err, dropped)

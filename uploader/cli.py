@@ -11,6 +11,7 @@ import threading
 from collections.abc import Mapping
 from types import FrameType
 
+from kernel.layout import uploader_log_path
 from kernel.logs import setup_logging
 from kernel.notify import Notifier, under_systemd
 from uploader.errors import AlreadyRunning, SettingsError
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(settings: Settings, attached: bool, environ: Mapping[str, str]) -> None:
     """One handler: stderr when attached (journald-aware), else the log file; quiet third-party loggers."""
-    log_file = None if attached else settings.log_file or settings.data_dir / ".uploader.log"
+    log_file = None if attached else settings.log_file or uploader_log_path(settings.data_dir)
     setup_logging(settings.log_level, environ, log_file=log_file)
     # Never log request headers (signatures, key ids); Luigi's per-task chatter only when debugging.
     for name in ("botocore", "boto3", "urllib3", "s3transfer"):

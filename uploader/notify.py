@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from reader.format import read_statuses, write_status
+from kernel.status import read_statuses, write_status
 
 __all__ = ["STATUS_NAME", "publish_status", "status_line"]
 

@@ -12,7 +12,6 @@ read-ahead of its batches (or redoes whatever the read-ahead could not do, repor
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import queue
@@ -24,14 +23,24 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from reader.format import TOUCHED_NAME, SessionManifest, committed_batches, write_atomic
+from kernel.layout import MANIFEST_NAME, committed_batches
+from kernel.manifest import SessionManifest
+from kernel.objects import MANIFEST_CONTENT_TYPE, META_BOX, object_key
+from kernel.upload_state import (
+    ProcessedBatch,
+    ProcessingFailure,
+    TouchedMarker,
+    UploadedMarker,
+    staged_leftovers,
+    staging_dir,
+    stats_path,
+)
 from uploader.child import init_child
-from uploader.convert import digests, process_batch, stats_path
+from uploader.convert import digests, process_batch
 from uploader.errors import BatchError, Stopped, UploaderError
 from uploader.manifest import batch_entry, session_document
 from uploader.s3 import S3Store
 from uploader.settings import Settings
-from uploader.state import object_key, read_json, staging_dir, stem, uploaded_path
 from uploader.upload import Job, Outcome, Sender, group_size, job_for, send_group, sender_for
 
 log = logging.getLogger(__name__)
@@ -57,14 +66,14 @@ class Pipeline:
         self._senders: ProcessPoolExecutor | ThreadPoolExecutor | None = None
         self._local_sender: Sender | None = None
         self._listed: dict[Path, dict[str, dict[str, Any]] | None] = {}
-        self._marked: dict[Path, dict[str, Any]] = {}  # uploaded markers written in this pass
+        self._marked: dict[Path, UploadedMarker] = {}  # uploaded markers written in this pass
         self._background: ThreadPoolExecutor | None = None  # runs the read-ahead Dask call
         self.read_ahead = True
         self._planned: list[Path] = []  # the running pass's batches, in plan order
         self._cursor = 0  # planned batches before this one were handed to Dask already
         self._claimed: set[Path] = set()
-        self._ahead: tuple[Future[list[dict[str, Any]]], set[Path]] | None = None
-        self._stats_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        self._ahead: tuple[Future[list[ProcessedBatch | ProcessingFailure]], set[Path]] | None = None
+        self._stats_cache: dict[Path, tuple[tuple[int, int, int], ProcessedBatch]] = {}
         self.progress: Any = None
         # Called after each piece of real progress (a Dask call done, an upload verified): the service sends
         # WATCHDOG=1 from it, so long passes keep the watchdog fed and a hung request starves it.
@@ -131,9 +140,9 @@ class Pipeline:
         self._listed.clear()
         self._marked.clear()
 
-    def stats(self, batch: Path) -> dict[str, Any] | None:
+    def stats(self, batch: Path) -> ProcessedBatch | None:
         """The batch's processed marker (parsed once per version of the file), or None."""
-        path = stats_path(staging_dir(batch.parent), stem(batch))
+        path = stats_path(batch)
         try:
             st = path.stat()
         except OSError:
@@ -143,7 +152,7 @@ class Pipeline:
         cached = self._stats_cache.get(path)
         if cached is not None and cached[0] == version:
             return cached[1]
-        info = read_json(path)
+        info = ProcessedBatch.load(path)
         if info is not None:
             self._stats_cache[path] = (version, info)
         return info
@@ -151,10 +160,10 @@ class Pipeline:
     def processed(self, batch: Path) -> bool:
         """The batch has a stats marker for the configured format (or its raw fallback) and its object file."""
         info = self.stats(batch)
-        if info is None or "object_file" not in info:
+        if info is None:
             return False
-        fmt_ok = info.get("format") == self.settings.upload_format or not info.get("valid", True)
-        return fmt_ok and Path(info["object_file"]).exists()
+        fmt_ok = info.format == self.settings.upload_format or not info.valid
+        return fmt_ok and Path(info.object_file).exists()
 
     def process(self, batches: list[Path]) -> None:
         """Validate, describe and convert those of the batches not yet processed, in one Dask call."""
@@ -173,15 +182,15 @@ class Pipeline:
         self._start_read_ahead()
         failed = []
         for r in results:
-            if "error" in r and "name" not in r:
-                failed.append(BatchError(f"processing {r['batch']}: {r['error']}"))
+            if isinstance(r, ProcessingFailure):
+                failed.append(BatchError(f"processing {r.batch}: {r.error}"))
                 continue
-            self.timing["process_work"] += r.get("seconds", 0.0)
-            if not r["valid"]:
-                log.error("%s: %s; uploading the original CSV as is", r["name"], r["error"])
+            self.timing["process_work"] += r.seconds
+            if not r.valid:
+                log.error("%s: %s; uploading the original CSV as is", r.name, r.error)
         self._fail_if(failed)
 
-    def _compute(self, batches: list[Path]) -> list[dict[str, Any]]:
+    def _compute(self, batches: list[Path]) -> list[ProcessedBatch | ProcessingFailure]:
         """One Dask bag over the process pool: process_batch for each batch."""
         import dask.bag as db
 
@@ -230,7 +239,7 @@ class Pipeline:
         except Exception as err:  # noqa: BLE001 - e.g. a broken pool: the synchronous path retries and reports
             log.debug("read-ahead failed (%s); its batches are processed again", err)
             return
-        self.timing["process_work"] += sum(r.get("seconds", 0.0) for r in results if "name" in r)
+        self.timing["process_work"] += sum(r.seconds for r in results if isinstance(r, ProcessedBatch))
 
     # --- uploading ----------------------------------------------------------------------------------
 
@@ -333,7 +342,7 @@ class Pipeline:
         """
         s = self.settings
         for sdir in {b.parent for b in batches} - self._listed.keys():
-            self._listed[sdir] = self.store.listing(object_key(s.prefix, s.box_id, sdir, "") + "/")
+            self._listed[sdir] = self.store.listing(object_key(s.prefix, s.box_id, sdir.parent.name, sdir.name) + "/")
         return self._listed
 
     # --- publishing ---------------------------------------------------------------------------------
@@ -347,7 +356,7 @@ class Pipeline:
         entries = []
         for b in committed_batches(session_dir):
             stats = self.stats(b)
-            done = self._marked.get(b) or read_json(uploaded_path(b))
+            done = self._marked.get(b) or UploadedMarker.load(b)
             if stats is None or done is None:
                 raise BatchError(f"{session_dir}: {b.name} not uploaded yet")
             entries.append(batch_entry(stats, done))
@@ -357,20 +366,14 @@ class Pipeline:
             )
         doc = session_document(manifest, self.settings.box_id, entries)
         sha, md5 = digests(doc)
-        key = object_key(self.settings.prefix, self.settings.box_id, session_dir, "session.json")
-        self.store.put_verified(
-            key, doc, len(doc), sha, md5, "application/json", {"box": self.settings.box_id}
+        s = self.settings
+        key = object_key(s.prefix, s.box_id, session_dir.parent.name, session_dir.name, MANIFEST_NAME)
+        self.store.put_verified(key, doc, len(doc), sha, md5, MANIFEST_CONTENT_TYPE, {META_BOX: s.box_id})
+        TouchedMarker(manifest_key=key, manifest_sha256=sha, batches=len(entries), touched_at=time.time()).save(
+            session_dir
         )
-        marker = {
-            "manifest_key": key,
-            "manifest_sha256": sha,
-            "batches": len(entries),
-            "touched_at": time.time(),
-        }
-        write_atomic(session_dir / TOUCHED_NAME, json.dumps(marker).encode())
-        for leftover in staging_dir(session_dir).glob("batch-*"):
-            if not leftover.name.endswith(".json"):
-                leftover.unlink(missing_ok=True)
+        for leftover in staged_leftovers(session_dir):
+            leftover.unlink(missing_ok=True)
         log.info(
             "session %s/%s complete: %d batches, manifest s3://%s/%s",
             session_dir.parent.name,

@@ -17,12 +17,12 @@ import os
 import shutil
 from pathlib import Path
 
-from reader.format import SessionManifest, device_dirs, is_touched, session_dirs
+from kernel.layout import device_dirs, evicting_leftovers, evicting_path, is_touched, session_dirs
+from kernel.manifest import SessionManifest
+from kernel.status import QuotaStatus
 from uploader.settings import Settings
 
 log = logging.getLogger(__name__)
-
-EVICTING_PREFIX = ".evicting-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,14 +35,9 @@ class QuotaReport:
     message: str
     evicted: tuple[str, ...] = ()
 
-    def as_status(self) -> dict[str, object]:
-        """The ``quota`` object of .status/uploader.json."""
-        return {
-            "used_bytes": self.used_bytes,
-            "total_bytes": self.total_bytes,
-            "alarm": self.alarm,
-            "message": self.message,
-        }
+    def as_status(self) -> QuotaStatus:
+        """The ``quota`` part of the uploader's status document."""
+        return QuotaStatus(self.used_bytes, self.total_bytes, self.alarm, self.message)
 
 
 def tree_size(path: Path) -> int:
@@ -86,7 +81,7 @@ def _closed(session_dir: Path) -> bool:
 
 def remove_session(session_dir: Path) -> None:
     """Delete a session folder: rename out of sight first, then remove."""
-    hidden = session_dir.with_name(EVICTING_PREFIX + session_dir.name)
+    hidden = evicting_path(session_dir)
     os.replace(session_dir, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
 
@@ -94,7 +89,7 @@ def remove_session(session_dir: Path) -> None:
 def _finish_interrupted(data_dir: Path) -> None:
     """Remove folders left half-deleted by a crash."""
     for dev in device_dirs(data_dir):
-        for leftover in dev.glob(EVICTING_PREFIX + "*"):
+        for leftover in evicting_leftovers(dev):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

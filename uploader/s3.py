@@ -14,11 +14,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
+from kernel import s3
+from kernel.objects import META_SHA256
 from uploader.errors import IntegrityError, S3AuthError, S3BucketError, S3Error, S3Unavailable
 from uploader.settings import Settings
 
@@ -80,28 +79,18 @@ def translate(err: Exception, what: str) -> S3Error:
 
 
 def make_client(settings: Settings) -> Any:
-    """A boto3 S3 client with explicit timeouts, bounded retries and the configured checksum mode."""
-    config = Config(
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
-        request_checksum_calculation=settings.checksum_mode,
-        response_checksum_validation=settings.checksum_mode,
-        max_pool_connections=settings.concurrency + 4,
-        # Every PUT carries a signed Content-MD5 that the server checks, so hashing the body a second
-        # time for the signature (botocore does that only on plain-http endpoints) adds nothing.
-        s3={
-            "payload_signing_enabled": False,
-            **({"addressing_style": "path"} if settings.endpoint_url else {}),
-        },
+    """The uploader's boto3 client (kernel.s3): its timeouts, retries, checksum mode and pool size."""
+    return s3.make_client(
+        s3.ClientConfig(
+            endpoint_url=settings.endpoint_url,
+            region=settings.region,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_attempts=settings.max_attempts,
+            checksum_mode=settings.checksum_mode,
+            max_pool_connections=settings.concurrency + 4,
+        )
     )
-    core = botocore.session.get_session()
-    # We never read response timestamps (LastModified); leaving them as text skips dateutil on every HEAD
-    # and listed object, a visible share of the client's CPU per upload.
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-    session = boto3.session.Session(botocore_session=core)
-    region = settings.region or session.region_name or ("us-east-1" if settings.endpoint_url else None)
-    return session.client("s3", endpoint_url=settings.endpoint_url, region_name=region, config=config)
 
 
 class S3Store:
@@ -172,7 +161,7 @@ class S3Store:
         if int(head.get("ContentLength", -1)) != size:
             return False
         meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}  # some servers capitalise keys
-        meta_sha = meta.get("sha256")
+        meta_sha = meta.get(META_SHA256)
         if meta_sha is not None and meta_sha != sha256:
             return False
         etag = str(head.get("ETag", "")).strip('"')
@@ -204,7 +193,7 @@ class S3Store:
             if self.matches(existing, size, sha256, md5_b64):
                 return False, existing
             log.warning("replacing s3://%s/%s: it differs from the local file", self.bucket, key)
-        meta = {**metadata, "sha256": sha256}
+        meta = {**metadata, META_SHA256: sha256}
         try:
             if isinstance(source, bytes):
                 self._put(key, source, md5_b64, content_type, meta)

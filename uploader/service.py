@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 from kernel.notify import Notifier
-from reader.format import read_statuses
+from kernel.status import UploaderProgress, quota_update, read_statuses, uploader_status
 from uploader import quota
 from uploader.errors import S3ConfigError, S3Unavailable, Stopped, UploaderError
-from uploader.notify import STATUS_NAME, publish_status, status_line
+from uploader.notify import publish_status, status_line
 from uploader.pipeline import Pipeline
 from uploader.settings import Settings
 from uploader.state import Plan, plan, scan
@@ -88,7 +88,8 @@ class Service:
         self.passes = 0
         self.failed_passes = 0
         self.failures = 0  # consecutive failed attempts while in an outage/config problem
-        previous = read_statuses(settings.data_dir).get(STATUS_NAME, {}).get("last_upload")
+        published = uploader_status(read_statuses(settings.data_dir))
+        previous = published.last_upload if published is not None else None
         if isinstance(previous, (int, float)) and self.pipeline.last_upload is None:
             self.pipeline.last_upload = float(previous)
 
@@ -294,16 +295,17 @@ class Service:
     def _publish(self) -> None:
         """Status file + systemd STATUS line."""
         last = self.pipeline.last_upload
-        status: dict[str, Any] = {
-            "state": self.state,
-            "backlog_batches": self.backlog[0],
-            "backlog_bytes": self.backlog[1],
-            "last_upload": last,
-            "error": self.error or None,
-            "failures": self.failures,
-        }
+        progress = UploaderProgress(
+            state=self.state,
+            backlog_batches=self.backlog[0],
+            backlog_bytes=self.backlog[1],
+            last_upload=last,
+            error=self.error or None,
+            failures=self.failures,
+        )
+        status = progress.to_dict()
         if self.quota_report is not None:
-            status["quota"] = self.quota_report.as_status()
+            status.update(quota_update(self.quota_report.as_status()))
         publish_status(self.settings.data_dir, status)
         self.notifier.status(status_line(self.state, *self.backlog, last))
 
@@ -320,5 +322,5 @@ def cleanup_only(settings: Settings) -> int:
         report.total_bytes,
         len(report.evicted),
     )
-    publish_status(settings.data_dir, {"quota": report.as_status()})
+    publish_status(settings.data_dir, quota_update(report.as_status()))
     return 4 if report.alarm else 0

@@ -12,12 +12,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from kernel import settings as ks
+from kernel.layout import UPLOADER_LOG_NAME, UPLOADER_PID_NAME, safe_id, uploader_pid_path
+from kernel.objects import CSV, CSV_GZ, FORMATS, PARQUET
+from kernel.s3 import CHECKSUM_MODES
 from kernel.settings import Field
-from reader.format import safe_id
 from uploader.errors import SettingsError
 
-FORMATS = ("parquet", "csv.gz", "csv")
-CHECKSUM_MODES = ("when_required", "when_supported")
 PROGRESS_MODES = ("auto", "on", "off")
 parse_size = ks.size
 
@@ -32,7 +32,7 @@ class Settings:
     endpoint_url: str | None = None
     region: str | None = None
     box_id: str = "box"
-    upload_format: str = "parquet"
+    upload_format: str = PARQUET
     interval: float = 10.0
     backoff_max: float = 300.0
     fatal_retry: float = 300.0
@@ -60,7 +60,7 @@ class Settings:
     @property
     def lock_path(self) -> Path:
         """The pid/lock file guarding this data directory."""
-        return self.pidfile or self.data_dir / ".uploader.pid"
+        return self.pidfile or uploader_pid_path(self.data_dir)
 
     @property
     def extension(self) -> str:
@@ -85,7 +85,7 @@ FIELDS = (
     Field("box_id", "SENSOR_BOX_ID", "--box-id", metavar="ID", shown_default="hostname",
           help="this box's id in the keys (made path-safe)"),
     Field("upload_format", "SENSOR_UPLOAD_FORMAT", "--format", check=ks.within(*FORMATS),
-          help="`parquet` (zstd), `csv.gz`, or `csv`"),
+          help=f"`{PARQUET}` (zstd), `{CSV_GZ}`, or `{CSV}`"),
     Field("interval", "SENSOR_UPLOAD_INTERVAL", "--interval", ks.number, check=SECONDS,
           help="seconds between passes when idle (a larger backlog is worked off without pause)"),
     Field("backoff_max", "SENSOR_UPLOAD_BACKOFF_MAX", "--backoff-max", ks.number, check=SECONDS,
@@ -123,9 +123,9 @@ FIELDS = (
     Field("evict_unuploaded", "SENSOR_EVICT_UNUPLOADED", "--evict-unuploaded", ks.boolean, metavar="BOOL",
           help="`1` = cleanup may also delete closed sessions that are **not uploaded** (after all touched ones)"),
     Field("pidfile", "SENSOR_UPLOADER_PIDFILE", "--pidfile", ks.path, metavar="FILE",
-          shown_default="`DATA_DIR/.uploader.pid`", help="pid and lock file"),
+          shown_default=f"`DATA_DIR/{UPLOADER_PID_NAME}`", help="pid and lock file"),
     Field("log_file", "SENSOR_UPLOADER_LOG_FILE", "--log-file", ks.path, metavar="FILE",
-          shown_default="`DATA_DIR/.uploader.log`",
+          shown_default=f"`DATA_DIR/{UPLOADER_LOG_NAME}`",
           help="log file of the detached daemon (attached modes log to stderr)"),
     Field("log_level", "SENSOR_LOG_LEVEL", "--log-level", ks.log_level, check=ks.known_level,
           help="log level; `DEBUG` also shows Luigi's per-task log"),

@@ -1,54 +1,20 @@
-"""Local upload state: the ``.upload/`` folder inside each session, the backlog scan and the pass plan.
+"""The backlog: a scan of the sessions not yet touched and the plan of one upload pass.
 
-Per batch, inside ``<session>/.upload/``:
-  ``batch-NNNNNN.stats.json``   processed (stats + object checksums), written by the Dask worker
-  ``batch-NNNNNN.<ext>``        the converted object, deleted once its upload is verified
-  ``batch-NNNNNN.json``         uploaded and verified (HEAD matched): the Luigi "done" marker
-All are written atomically (reader.format.write_atomic), so a crash leaves either the old or the new file.
+What is done is read from the uploader's state files (kernel.upload_state): a batch is pending until its
+verified-upload marker exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
-from reader.format import SessionManifest, committed_batches, is_touched, session_dirs
+from kernel.layout import committed_batches, is_touched, session_dirs
+from kernel.manifest import SessionManifest
+from kernel.upload_state import uploaded_path
 
 log = logging.getLogger(__name__)
-
-STATE_DIRNAME = ".upload"
-
-
-def staging_dir(session_dir: Path) -> Path:
-    """The uploader's private folder inside a session."""
-    return session_dir / STATE_DIRNAME
-
-
-def stem(batch: Path) -> str:
-    """``batch-000001`` for ``batch-000001.csv``."""
-    return batch.name.removesuffix(".csv")
-
-
-def uploaded_path(batch: Path) -> Path:
-    """The verified-upload marker of a batch."""
-    return staging_dir(batch.parent) / f"{stem(batch)}.json"
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON state file, or None when missing or unreadable."""
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def object_key(prefix: str, box_id: str, session_dir: Path, name: str) -> str:
-    """``<prefix>/<box>/<device>/<session>/<name>``: the documented key layout."""
-    parts = [prefix, box_id, session_dir.parent.name, session_dir.name, name]
-    return "/".join(p for p in parts if p)
 
 
 @dataclasses.dataclass

@@ -23,10 +23,11 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"\s*Autoloading range tasks", category=DeprecationWarning)
     import luigi
 
-from reader.format import committed_batches, is_touched
+from kernel.layout import committed_batches, is_touched
+from kernel.upload_state import uploaded_path
 from uploader.errors import UploaderError
 from uploader.pipeline import Pipeline
-from uploader.state import Plan, uploaded_path
+from uploader.state import Plan
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,18 @@ error reports stay per batch.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reader.format import write_atomic
-from uploader.convert import stats_path
+from kernel.atomic import write_atomic
+from kernel.layout import batch_stem
+from kernel.objects import META_BOX, META_SOURCE_SHA256, batch_object_name, object_key
+from kernel.upload_state import ProcessedBatch, UploadedMarker, staging_dir, stats_path, uploaded_path
 from uploader.errors import IntegrityError, UploaderError
 from uploader.s3 import S3Store
 from uploader.settings import Settings
-from uploader.state import object_key, staging_dir, stem, uploaded_path
 
 _IN_MEMORY_MAX = 64 << 20  # larger objects are streamed from their file
 
@@ -32,7 +32,7 @@ class Job:
 
     batch: str
     key: str
-    info: dict[str, Any]
+    info: ProcessedBatch
     listing: dict[str, dict[str, Any]] | None  # {key: entry}, {} = key absent, None = no listing
 
 
@@ -44,61 +44,63 @@ class Outcome:
     size: int = 0
     uploaded: bool = False
     error: Exception | None = None
-    state: dict[str, Any] | None = None  # what the batch's uploaded marker now says
+    state: UploadedMarker | None = None  # what the batch's uploaded marker now says
 
 
-def job_for(settings: Settings, batch: Path, info: dict[str, Any], listing: dict[str, Any] | None) -> Job:
+def job_for(settings: Settings, batch: Path, info: ProcessedBatch, listing: dict[str, Any] | None) -> Job:
     """A job, carrying only the listing entry of the batch's own key."""
     key = batch_key(settings, batch, info)
     mine = None if listing is None else ({key: listing[key]} if key in listing else {})
     return Job(str(batch), key, info, mine)
 
 
-def batch_key(settings: Settings, batch: Path, info: dict[str, Any]) -> str:
-    """``<prefix>/<box>/<device>/<session>/<batch>.<ext>`` of a processed batch."""
-    return object_key(settings.prefix, settings.box_id, batch.parent, f"{stem(batch)}.{info['format']}")
+def batch_key(settings: Settings, batch: Path, info: ProcessedBatch) -> str:
+    """``<prefix>/<box>/<device>/<session>/<batch>.<format>`` of a processed batch."""
+    sdir = batch.parent
+    return object_key(settings.prefix, settings.box_id, sdir.parent.name, sdir.name,
+                      batch_object_name(batch_stem(batch), info.format))
 
 
 def upload_batch(store: S3Store, settings: Settings, job: Job) -> Outcome:
     """Upload one processed batch (unless already there), verify it, write its marker; never raises."""
     batch, info, key = Path(job.batch), job.info, job.key
-    source = Path(info["object_file"])
+    source = Path(info.object_file)
     try:
         # Batches are small: sending bytes spares botocore's "Expect: 100-continue" round trip per PUT.
-        body = source.read_bytes() if info["object_size"] <= _IN_MEMORY_MAX else source
+        body = source.read_bytes() if info.object_size <= _IN_MEMORY_MAX else source
         uploaded, head = store.put_verified(
             key,
             body,
-            info["object_size"],
-            info["object_sha256"],
-            info["object_md5"],
-            info["content_type"],
-            {"source-sha256": info["sha256"], "box": settings.box_id},
+            info.object_size,
+            info.object_sha256,
+            info.object_md5,
+            info.content_type,
+            {META_SOURCE_SHA256: info.sha256, META_BOX: settings.box_id},
             job.listing,
         )
-        state = {
-            "name": batch.name,
-            "key": key,
-            "format": info["format"],
-            "object_size": info["object_size"],
-            "object_sha256": info["object_sha256"],
-            "etag": str(head.get("ETag", "")).strip('"'),
-            "verified_at": time.time(),
-            "put": uploaded,
-        }
+        state = UploadedMarker(
+            name=batch.name,
+            key=key,
+            format=info.format,
+            object_size=info.object_size,
+            object_sha256=info.object_sha256,
+            etag=str(head.get("ETag", "")).strip('"'),
+            verified_at=time.time(),
+            put=uploaded,
+        )
         # Not fsynced: if a power cut loses this marker, the listing/HEAD before the next PUT finds the
         # verified object and skips it. Only .touched (which allows deletion) is written durably.
-        write_atomic(uploaded_path(batch), json.dumps(state, sort_keys=True).encode(), durable=False)
+        write_atomic(uploaded_path(batch), state.to_json(), durable=False)
         if source.parent == staging_dir(batch.parent):
             source.unlink(missing_ok=True)
     except IntegrityError as err:
         # The bytes on disk no longer match what was processed (e.g. a staged file lost in a power cut):
         # forget the processing so the next pass redoes it from the committed batch.
-        stats_path(staging_dir(batch.parent), stem(batch)).unlink(missing_ok=True)
+        stats_path(batch).unlink(missing_ok=True)
         return Outcome(job.batch, error=err)
     except (UploaderError, OSError) as err:
         return Outcome(job.batch, error=err)
-    return Outcome(job.batch, int(info["size"]), uploaded, state=state)
+    return Outcome(job.batch, info.size, uploaded, state=state)
 
 
 class Sender:

@@ -11,7 +11,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from reader.frames import SAMPLES, STATUS
+from kernel.frames import parse_envelope
 from web import background
 from web.hub import get_hub
 from web.status import snapshot_text
@@ -42,7 +42,7 @@ def peer(scope: dict[str, Any]) -> str:
 
 
 class IngestConsumer(AsyncWebsocketConsumer):
-    """Receives the reader's frames.py messages and hands them to the fan-out unchanged."""
+    """Receives the reader's kernel.frames messages and hands them to the fan-out unchanged."""
 
     async def connect(self) -> None:
         """Accept only a client presenting the configured ingest token."""
@@ -68,15 +68,10 @@ class IngestConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             return self._reject("binary message")
         try:
-            msg = json.loads(text_data)
-            kind, device = msg["type"], str(msg["device"])
-        except (ValueError, KeyError, TypeError):
-            return self._reject("not a JSON stream message")
-        if kind not in (SAMPLES, STATUS):
-            return self._reject(f"unknown type {kind!r}")
-        status = None
-        if kind == STATUS:
-            status = {k: v for k, v in msg.items() if k != "type"}
+            envelope = parse_envelope(text_data)
+        except ValueError as err:
+            return self._reject(str(err))
+        kind, device, status = envelope.type, envelope.device, envelope.status
         if device not in self.devices:
             self.devices.add(device)
             await self._ingest_state(device, True)

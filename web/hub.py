@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kernel.frames import SAMPLES
 from web.viewer import Viewer
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Hub:
         """Record a message (ring or latest status) and offer it to every viewer; never waits."""
         now = self.clock()
         state = self.device(device)
-        if msg_type == "samples":
+        if msg_type == SAMPLES:
             ring = state.ring
             ring.append((now, text))
             state.ring_bytes += len(text)

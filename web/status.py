@@ -9,7 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reader.format import read_statuses
+from kernel.status import (
+    UPLOADER_NAME,
+    ReaderStatus,
+    UploaderStatus,
+    read_statuses,
+    reader_statuses,
+    uploader_status,
+)
 from web.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -44,24 +51,21 @@ def device_summary(hub: Hub, files: dict[str, dict[str, Any]], now: float) -> di
         fresh = age is not None and age <= STALE_AFTER
         out[name] = {
             **status,
-            "connected": bool(status.get("connected")) and fresh and state.ingest_open > 0,
+            "connected": bool(ReaderStatus.from_dict(status).connected) and fresh and state.ingest_open > 0,
             "reader_online": state.ingest_open > 0,
             "status_age": round(age, 1) if age is not None else None,
             "frame_age": round(mono - state.last_frame_at, 1) if state.last_frame_at else None,
             "source": "stream",
         }
-    for key, status in files.items():
-        if not key.startswith("reader-"):
-            continue
-        name = str(status.get("device") or key.removeprefix("reader-"))
+    for name, status in reader_statuses(files).items():
         if name in out and out[name]["reader_online"]:
             continue
-        written = status.get("time")
-        age = now - written if isinstance(written, (int, float)) else None
+        written = status.time
+        age = now - written if isinstance(written, (int, float)) and written else None
         fresh = age is not None and age <= STALE_AFTER
         out[name] = {
-            **status,
-            "connected": bool(status.get("connected")) and fresh,
+            **status.to_dict(),
+            "connected": bool(status.connected) and fresh,
             "reader_online": fresh,
             "status_age": round(age, 1) if age is not None else None,
             "frame_age": None,
@@ -70,18 +74,19 @@ def device_summary(hub: Hub, files: dict[str, dict[str, Any]], now: float) -> di
     return out
 
 
-def alarms(uploader: dict[str, Any] | None, devices: dict[str, dict[str, Any]]) -> list[str]:
+def alarms(uploader: UploaderStatus | None, devices: dict[str, dict[str, Any]]) -> list[str]:
     """Lines for the alarm banner: quota alarm, upload error, disk errors."""
     lines = []
     if uploader:
-        quota = uploader.get("quota") or {}
-        if quota.get("alarm"):
-            lines.append(str(quota.get("message") or "storage quota alarm"))
-        if uploader.get("error"):
-            lines.append(f"uploader: {uploader['error']}")
+        quota = uploader.quota
+        if quota is not None and quota.alarm:
+            lines.append(str(quota.message or "storage quota alarm"))
+        if uploader.error:
+            lines.append(f"uploader: {uploader.error}")
     for name, dev in devices.items():
-        if dev.get("disk_error"):
-            lines.append(f"{name}: {dev['disk_error']}")
+        disk_error = ReaderStatus.from_dict(dev).disk_error
+        if disk_error:
+            lines.append(f"{name}: {disk_error}")
     return lines
 
 
@@ -90,15 +95,14 @@ def snapshot(hub: Hub, data_dir: Path) -> dict[str, Any]:
     now = time.time()
     files = read_statuses(data_dir)
     devices = device_summary(hub, files, now)
-    uploader = files.get("uploader")
     return {
         "type": HEALTH,
         "time": now,
         "devices": devices,
         "services": files,
-        "uploader": uploader,
+        "uploader": files.get(UPLOADER_NAME),
         "disk": disk_use(data_dir),
-        "alarms": alarms(uploader, devices),
+        "alarms": alarms(uploader_status(files), devices),
         "web": hub.stats(),
     }
 

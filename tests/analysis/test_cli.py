@@ -15,9 +15,10 @@ import pytest
 from analysis.cli import main
 from analysis.loading import load
 from analysis.plots import COLORS
-from reader import format as fmt
+from kernel.batch import read_batch_frame
 from tests.analysis.conftest import GAP_LEN, GAP_ROW, SynthData
-from tests.analysis.helpers import colour_pixels, upload_session
+from tests.analysis.helpers import colour_pixels
+from tests.analysis.uploads import upload
 from tests.fixtures.s3 import S3Server, free_port
 
 
@@ -131,7 +132,7 @@ def test_export_round_trips(
         assert str(table.schema.field("host_time").type) == "timestamp[us, tz=UTC]"
         got = table.to_pandas().set_index("host_time")
     else:
-        got = fmt.read_batch_frame(out)  # the export is a valid batch file
+        got = read_batch_frame(out)  # the export is a valid batch file
     pd.testing.assert_frame_equal(got, expected, check_index_type=False)
 
 
@@ -142,7 +143,7 @@ def test_s3_source_and_endpoint_flag(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    url = upload_session(s3.client(), s3.create_bucket(), "lab/box9", synth.session_a, "csv.gz")
+    [url] = upload(s3, s3.create_bucket(), [synth.session_a], tmp_path, prefix="lab", box="box9", form="csv.gz")
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SENSOR_S3_ENDPOINT_URL", raising=False)

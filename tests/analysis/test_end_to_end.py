@@ -17,15 +17,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import s3 as analysis_s3
 from analysis import transforms as tf
 from analysis.cli import main
 from analysis.gaps import gap_report
-from analysis.loading import load
+from analysis.loading import load, plan
 from analysis.plots import COLORS
-from reader import format as fmt
+from kernel.layout import MANIFEST_NAME, committed_batches, session_dirs
+from kernel.manifest import SessionManifest
+from kernel.status import read_statuses
 from simulator import Simulator
 from tests.analysis.conftest import s3_settings
-from tests.analysis.helpers import colour_pixels, upload_session
+from tests.analysis.helpers import colour_pixels
+from tests.analysis.uploads import upload
 from tests.fixtures.s3 import S3Server
 from tests.support import wait_for
 
@@ -46,7 +50,7 @@ class Recorded:
 
 
 def _reader_lines(data: Path, device: str) -> int:
-    status = fmt.read_statuses(data).get(f"reader-{device}", {})
+    status = read_statuses(data).get(f"reader-{device}", {})
     return int(status.get("lines", -1))
 
 
@@ -106,7 +110,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         if proc.stderr:
             proc.stderr.close()
         sim.stop()
-    [session] = list(fmt.session_dirs(data))
+    [session] = list(session_dirs(data))
     yield Recorded(session, sent, (first, second))
 
 
@@ -153,7 +157,7 @@ def test_gaps_found_exactly_where_injected(recorded: Recorded) -> None:
     assert report.seq["kind"].tolist() == ["gap", "gap"]
     assert report.time["position"].tolist() == [first]
     assert report.time["seconds"].iloc[0] >= PAUSE_S
-    manifest = fmt.SessionManifest.load(recorded.session)
+    manifest = SessionManifest.load(recorded.session)
     assert (manifest.gaps, manifest.missing) == (2, sum(SEQ_JUMPS))  # the reader agrees
 
 
@@ -162,13 +166,38 @@ def test_recorded_session_through_s3(recorded: Recorded, s3: S3Server, tmp_path:
     local = load(recorded.session)
     settings = s3_settings(s3)
     for form in ("parquet", "csv.gz"):
-        url = upload_session(s3.client(), bucket, f"{form}/box1", recorded.session, form)
+        [url] = upload(s3, bucket, [recorded.session], tmp_path, prefix=form, box="box1", form=form)
         remote = load(url, settings=settings)
         pd.testing.assert_frame_equal(remote, local)
         assert gap_report(remote).missing == sum(SEQ_JUMPS)
     lazy = load(url.rsplit("/", 1)[0], settings=settings, lazy=True)
-    assert lazy.npartitions == len(fmt.committed_batches(recorded.session))
+    assert lazy.npartitions == len(committed_batches(recorded.session))
     assert lazy["ch2"].count().compute() == len(local)
+
+
+def test_reader_uploader_analysis_chain_with_a_window(recorded: Recorded, s3: S3Server, tmp_path: Path) -> None:
+    """What sensor-reader recorded and sensor-uploader --once uploaded loads, windowed, like the local session;
+    the uploaded manifest's batch times prune the batches: only those overlapping the window are fetched."""
+    bucket = s3.create_bucket()
+    [url] = upload(s3, bucket, [recorded.session], tmp_path, prefix="lab", box="box1", form="parquet")
+    settings = s3_settings(s3, threads=1)
+    window = {"start": "1.2s", "duration": "0.5s"}
+    fetched: list[str] = []
+    client = analysis_s3.client(settings)  # the cached client the loader uses
+
+    def count_get(params: dict[str, object], **_: object) -> None:
+        fetched.append(str(params["Key"]))
+
+    client.meta.events.register("provide-client-params.s3.GetObject", count_get)
+    try:
+        remote = load(url, settings=settings, **window)
+    finally:
+        client.meta.events.unregister("provide-client-params.s3.GetObject", count_get)
+    pd.testing.assert_frame_equal(remote, load(recorded.session, **window))
+    batches = [k for k in fetched if not k.endswith(MANIFEST_NAME)]
+    planned = [b.location.rsplit("/", 1)[1] for b in plan(url, settings=settings, **window).batches]
+    assert [k.rsplit("/", 1)[1] for k in batches] == planned
+    assert 1 <= len(batches) < len(committed_batches(recorded.session))
 
 
 def test_cli_plot_of_the_recording(

@@ -1,4 +1,4 @@
-"""Loading local sessions: same values as reader.format, typed channels, windows, errors."""
+"""Loading local sessions: same values as kernel.batch, typed channels, windows, errors."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import pytest
 
 from analysis.errors import BadTimeRange, SourceNotFound, UnknownChannel
 from analysis.loading import load, plan
-from reader import format as fmt
+from kernel.batch import TIME_COLUMN, read_batch_frame
+from kernel.layout import MANIFEST_NAME, committed_batches
 from tests.analysis.conftest import GAP_LEN, GAP_ROW, RATE, SynthData
 
 
 def test_session_load_matches_the_format_module_reader(synth: SynthData) -> None:
     frame = load(synth.session_a)
-    expected = pd.concat([fmt.read_batch_frame(p) for p in fmt.committed_batches(synth.session_a)])
+    expected = pd.concat([read_batch_frame(p) for p in committed_batches(synth.session_a)])
     pd.testing.assert_frame_equal(frame, expected)
     assert isinstance(frame.index, pd.DatetimeIndex) and str(frame.index.tz) == "UTC"
-    assert frame.index.name == fmt.TIME_COLUMN
+    assert frame.index.name == TIME_COLUMN
     assert frame["seq"].dtype == "int64"
     assert all(frame[c].dtype == "float64" for c in ("ch1", "ch2", "ch3", "ch4"))
     pd.testing.assert_frame_equal(frame, synth.frame_a, check_freq=False)
@@ -112,10 +113,10 @@ def test_local_copy_of_an_uploaded_session(synth: SynthData, tmp_path: Path, for
 
     copy = tmp_path / "dev1" / synth.session_a.name
     copy.mkdir(parents=True)
-    (copy / fmt.MANIFEST_NAME).write_bytes((synth.session_a / fmt.MANIFEST_NAME).read_bytes())
-    for p in fmt.committed_batches(synth.session_a):
+    (copy / MANIFEST_NAME).write_bytes((synth.session_a / MANIFEST_NAME).read_bytes())
+    for p in committed_batches(synth.session_a):
         stem = p.name.removesuffix(".csv")
-        body = parquet_bytes(fmt.read_batch_frame(p)) if form == "parquet" else gzip.compress(p.read_bytes())
+        body = parquet_bytes(read_batch_frame(p)) if form == "parquet" else gzip.compress(p.read_bytes())
         (copy / f"{stem}.{form}").write_bytes(body)
     pd.testing.assert_frame_equal(load(copy), load(synth.session_a))
 
@@ -147,9 +148,9 @@ def test_windows_and_lazy_on_a_local_parquet_copy(synth: SynthData, tmp_path: Pa
 
     copy = tmp_path / "dev1" / synth.session_a.name
     copy.mkdir(parents=True)
-    (copy / fmt.MANIFEST_NAME).write_bytes((synth.session_a / fmt.MANIFEST_NAME).read_bytes())
-    for p in fmt.committed_batches(synth.session_a):
-        (copy / p.name.replace(".csv", ".parquet")).write_bytes(parquet_bytes(fmt.read_batch_frame(p)))
+    (copy / MANIFEST_NAME).write_bytes((synth.session_a / MANIFEST_NAME).read_bytes())
+    for p in committed_batches(synth.session_a):
+        (copy / p.name.replace(".csv", ".parquet")).write_bytes(parquet_bytes(read_batch_frame(p)))
     p = plan(copy, start="2.5s", duration="1s")
     assert [b.location.rsplit("/", 1)[1] for b in p.batches] == ["batch-000002.parquet"]
     pd.testing.assert_frame_equal(

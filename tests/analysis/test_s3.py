@@ -11,21 +11,21 @@ from analysis.errors import BadTimeRange, S3Unreachable, SourceNotFound
 from analysis.loading import load, plan
 from analysis.settings import AnalysisSettings
 from tests.analysis.conftest import SynthData, s3_settings
-from tests.analysis.helpers import upload_session
+from tests.analysis.uploads import upload
 from tests.fixtures.s3 import S3Server, free_port
 
 
 @pytest.fixture(scope="module")
-def uploaded(s3: S3Server, synth: SynthData) -> dict[str, str]:
-    """Session A uploaded as Parquet, csv.gz and csv (box1..box3), session B as Parquet without a batch list."""
+def uploaded(s3: S3Server, synth: SynthData, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Session A uploaded by the real uploader as csv.gz and csv (boxes box-csv.gz, box-csv), A and B as Parquet."""
     bucket = s3.create_bucket("lab")
-    client = s3.client()
+    work = tmp_path_factory.mktemp("uploads")
     urls = {
-        form: upload_session(client, bucket, f"rec/box-{form}", synth.session_a, form)
-        for form in ("parquet", "csv.gz", "csv")
+        form: upload(s3, bucket, [synth.session_a], work, prefix="rec", box=f"box-{form}", form=form)[0]
+        for form in ("csv.gz", "csv")
     }
-    urls["parquet-b"] = upload_session(
-        client, bucket, "rec/box-parquet", synth.session_b, "parquet", with_batch_list=False
+    urls["parquet"], urls["parquet-b"] = upload(
+        s3, bucket, [synth.session_a, synth.session_b], work, prefix="rec", box="box-parquet", form="parquet"
     )
     return urls
 
@@ -49,7 +49,7 @@ def test_device_prefix_loads_all_sessions_and_windows_prune(
     box = device_url.rsplit("/", 1)[0]
     window = {"start": "2026-11-25T09:00:02Z", "duration": "1s"}
     p = plan(box, device="dev1", settings=settings, **window)
-    # batch times from A's manifest prune to one batch; B (no batch list) is skipped by its session times
+    # batch times from the uploaded manifests prune to one batch of A; B is skipped by its batches' times
     assert [b.location.rsplit("/", 1)[1] for b in p.batches] == ["batch-000002.parquet"]
     pd.testing.assert_frame_equal(
         load(box, device="dev1", settings=settings, **window), load(synth.session_a, **window)

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from reader.format import SessionManifest, committed_batches, read_batch_rows, status_path
+from kernel.batch import read_batch_rows
+from kernel.layout import committed_batches, status_path
+from kernel.manifest import SessionManifest
 from tests.support import wait_for
 
 __all__ = ["ReaderProcess", "device_lines", "reader_status", "recorded_rows", "sessions", "wait_for"]

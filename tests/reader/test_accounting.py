@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reader.format import MANIFEST_NAME, REJECTS_NAME, SessionManifest, committed_batches, partial_batches
+from kernel.layout import MANIFEST_NAME, REJECTS_NAME, committed_batches, partial_batches
+from kernel.manifest import SessionManifest
 from tests.reader.conftest import device_lines, reader_status, recorded_rows, sessions, wait_for
 from tests.reader.test_disk_and_systemd import fill
 

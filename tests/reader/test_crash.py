@@ -6,7 +6,9 @@ import hashlib
 import random
 from pathlib import Path
 
-from reader.format import SessionManifest, committed_batches, partial_batches, read_batch_rows
+from kernel.batch import read_batch_rows
+from kernel.layout import committed_batches, partial_batches
+from kernel.manifest import SessionManifest
 from tests.reader.conftest import reader_status, sessions, wait_for
 
 ROUNDS = 50

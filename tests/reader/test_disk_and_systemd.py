@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reader.format import committed_batches, partial_batches, read_batch_rows
+from kernel.batch import read_batch_rows
+from kernel.layout import committed_batches, partial_batches
 from tests.reader.conftest import device_lines, reader_status, recorded_rows, sessions, wait_for
 from tests.reader.test_stream import Sink
 

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reader.format import is_device_id, safe_id
 from reader.parser import LineParser, ParserConfig
 from tests.reader.test_parser import feed_all, split_at
 
@@ -104,21 +103,6 @@ def test_first_line_without_counter_is_kept_as_a_reject_unless_its_start_was_see
 def test_a_lone_first_line_with_a_counter_is_not_trusted_at_the_end():
     _, rejects, _ = feed_all(LineParser(ParserConfig(seq=True)), [b"94,0.5,0.25\n"])
     assert rejects == [("partial line at start", b"94,0.5,0.25")]
-
-
-@given(st.text(max_size=300))
-def test_safe_id_always_follows_the_device_id_rule(text):
-    assert is_device_id(safe_id(text))
-
-
-@pytest.mark.parametrize("text", ["lab/monitor1", "/tmp/x", "..", ".hidden", "-x", "a b", "", "x" * 129, "ü"])
-def test_device_ids_that_escape_nest_or_hide_are_refused(text):
-    assert not is_device_id(text)
-
-
-@pytest.mark.parametrize("text", ["monitor1", "FT232R_A50285BI", "ttyUSB0", "lab.monitor-1"])
-def test_plain_device_ids_are_fine(text):
-    assert is_device_id(text)
 
 
 def test_a_torn_first_line_is_named_as_such_whatever_is_wrong_with_it():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reader.format import SessionManifest, batch_filename, batch_header
+from kernel.batch import batch_header
+from kernel.layout import batch_filename
+from kernel.manifest import SessionManifest
 from reader.session import PreviousSession, previous_session
 
 

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reader.format import (
-    REJECTS_NAME,
-    SessionManifest,
-    batch_index,
-    committed_batches,
-    partial_batches,
-    read_batch_header,
-)
+from kernel.batch import read_batch_header
+from kernel.layout import REJECTS_NAME, batch_index, committed_batches, partial_batches
+from kernel.manifest import SessionManifest
 from tests.reader.conftest import device_lines, reader_status, recorded_rows, sessions, wait_for
 
 
@@ -44,7 +39,7 @@ def test_every_line_exactly_once_across_batches(sim_factory, start_reader, tmp_p
 
 
 def recorded_rows_of(batch: Path) -> list[list[str]]:
-    from reader.format import read_batch_rows
+    from kernel.batch import read_batch_rows
 
     return read_batch_rows(batch)[1]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from reader.format import SessionManifest
-from reader.frames import parse_message, parse_rows
+from kernel.frames import parse_message, parse_rows
+from kernel.manifest import SessionManifest
 from tests.reader.conftest import device_lines, reader_status, recorded_rows, sessions, wait_for
 
 

@@ -24,14 +24,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from reader.format import (
-    REJECTS_NAME,
-    SessionManifest,
-    committed_batches,
-    read_batch_rows,
-    session_dirs,
-    status_path,
-)
+from kernel.batch import read_batch_rows
+from kernel.layout import REJECTS_NAME, committed_batches, session_dirs, status_path
+from kernel.manifest import SessionManifest
 from simulator import Simulator
 
 READER = str(Path(sys.executable).with_name("sensor-reader"))

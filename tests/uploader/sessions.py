@@ -1,4 +1,4 @@
-"""Test helper: build recorded sessions on disk through reader/format.py (committed batches + session.json)."""
+"""Test helper: build recorded sessions on disk through the kernel (committed batches + session.json)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reader.format import SessionManifest, batch_filename, batch_header, format_time, write_atomic
+from kernel.atomic import write_atomic
+from kernel.batch import batch_header, format_time
+from kernel.layout import batch_filename
+from kernel.manifest import SessionManifest
 
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 

@@ -10,7 +10,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from reader.format import SessionManifest, committed_batches, is_touched, read_statuses
+from kernel.layout import committed_batches, is_touched
+from kernel.manifest import SessionManifest
+from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.daemon_helpers import NotifySocket, start, stop, uploader_args, uploader_env, wait_for
 from tests.uploader.sessions import T0, add_batch, close_session, make_session

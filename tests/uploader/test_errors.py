@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reader.format import is_touched, read_statuses
+from kernel.layout import is_touched
+from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.daemon_helpers import start, stop, uploader_args, uploader_env, wait_for
 from tests.uploader.sessions import T0, make_session

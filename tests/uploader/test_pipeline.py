@@ -16,7 +16,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from reader.format import SessionManifest, committed_batches, is_touched, read_batch_frame, read_statuses
+from kernel.batch import read_batch_frame
+from kernel.layout import committed_batches, is_touched
+from kernel.manifest import SessionManifest
+from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.sessions import T0, add_batch, close_session, make_session
 from uploader.pipeline import Pipeline

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reader.format import TOUCHED_NAME, is_touched, read_statuses, session_dirs, write_atomic
+from kernel.atomic import write_atomic
+from kernel.layout import TOUCHED_NAME, is_touched, session_dirs
+from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.daemon_helpers import uploader_args, uploader_env
 from tests.uploader.sessions import T0, make_session

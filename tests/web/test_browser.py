@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from reader.format import write_status
+from kernel.status import write_status
 
 from .browser import chromium
 from .conftest import REPO, TOKEN, VENV_BIN, require_assets, wait_for
@@ -226,7 +226,7 @@ def test_lost_lines_are_shown_by_cause(web_server: Any) -> None:
     """A reader's status with lines lost (by cause) reaches the panel through the real ingest websocket."""
     from websockets.sync.client import connect
 
-    from reader.frames import status_message
+    from kernel.frames import status_message
 
     require_assets()
     server = web_server()

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import override_settings
 
-from reader.frames import parse_message, samples_message, status_message
+from kernel.frames import parse_message, samples_message, status_message
 from web import background, consumers
 from web.asgi import websocket_application
 from web.hub import Hub, reset_hub
@@ -313,7 +313,7 @@ def test_fan_out_through_the_channel_layer(web_settings: Hub) -> None:
 
 
 def test_health_reports_devices_services_disk_and_alarms(web_settings: Hub, tmp_path: Any) -> None:
-    from reader.format import write_status
+    from kernel.status import write_status
     from web.status import snapshot
 
     write_status(tmp_path, "uploader", {

@@ -21,7 +21,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from reader.frames import samples_message, status_message
+from kernel.frames import samples_message, status_message
 
 from .conftest import TOKEN, VENV_BIN, free_port, require_assets, server_env, wait_for
 

@@ -14,20 +14,26 @@ and sends two kinds of message; the web app fans them out to viewers unchanged.
   was sent (display is best-effort; the batch files hold every line). ``frame`` counts frames per reader
   process, so a gap shows frames dropped on the way.
 
-``status`` — about once a second, and at once on connect/disconnect of the device::
+``status`` — about once a second, and at once on connect/disconnect of the device: the reader's
+health document (kernel.status.ReaderStatus) with its type::
 
     {"type": "status", "device": "sim0", "session": "...", "connected": true, "port": "/dev/ttyUSB0",
      "recording": true, "rate": 1000.0, "lines": 12345, "rejects": 0, "gaps": 0, "missing": 0,
-     "frames_dropped": 0, "disk_error": null, "time": 1764061139.5}
+     "frames_dropped": 0, "lost_lines": 0, "lost": {}, "disk_error": null, "time": 1764061139.5}
+
+Receivers decode the envelope once (:func:`parse_envelope`) and forward the text unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+PROTOCOL_VERSION = 1  # of the messages below; a change that old receivers cannot read gets a new version
 SAMPLES = "samples"
 STATUS = "status"
+TYPES = (SAMPLES, STATUS)
 
 
 def samples_message(
@@ -57,9 +63,31 @@ def status_message(**fields: Any) -> str:
 def parse_message(text: str) -> dict[str, Any]:
     """Decode a message and check its type; raises ValueError on anything else."""
     msg = json.loads(text)
-    if not isinstance(msg, dict) or msg.get("type") not in (SAMPLES, STATUS):
+    if not isinstance(msg, dict) or msg.get("type") not in TYPES:
         raise ValueError("not a sensor stream message")
     return msg
+
+
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+    """What a receiver needs of a message without touching its rows: type, device, a status's fields."""
+
+    type: str
+    device: str
+    status: dict[str, Any] | None = None  # the status fields (without the type), for status messages
+
+
+def parse_envelope(text: str) -> Envelope:
+    """Decode a message's envelope; ValueError (with the reason) for anything that is not a stream message."""
+    try:
+        msg = json.loads(text)
+        kind, device = msg["type"], str(msg["device"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError("not a JSON stream message") from err
+    if kind not in TYPES:
+        raise ValueError(f"unknown type {kind!r}")
+    status = {k: v for k, v in msg.items() if k != "type"} if kind == STATUS else None
+    return Envelope(kind, device, status)
 
 
 def parse_rows(msg: dict[str, Any]) -> list[list[str]]:
