@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kernel import settings as ks
-from kernel.layout import DEVICE_ID_RULE, is_device_id
+from kernel.layout import DEVICE_ID_RULE, RESERVE_DIRNAME, is_device_id
 from kernel.settings import Field
 from reader.errors import SettingsError
 from reader.parser import EOL_MODES
@@ -99,7 +99,7 @@ FIELDS = (
           help="memory that holds lines while the disk refuses writes"),
     Field("reserve_mb", "SENSOR_RESERVE_MB", "--reserve-mb", ks.number, shown_default="= max buffer",
           check=lambda v: None if v >= 0 else f"must be 0 or more (got {v})",
-          help="disk space kept allocated (`.reserve/`) and released at a stop on a full disk to save what "
+          help=f"disk space kept allocated (`{RESERVE_DIRNAME}/`) and released at a stop on a full disk to save what "
           "memory holds; `0` = none"),
     Field("stop_timeout", "SENSOR_STOP_TIMEOUT", "--stop-timeout", ks.number,
           check=lambda v: None if 0 < v <= 600 else f"must be 0..600 s (got {v})",

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from kernel import settings as ks
+from kernel.layout import STATUS_DIRNAME
 from kernel.settings import Field
 from web.errors import ConfigError
 
@@ -50,7 +51,7 @@ FIELDS = (
     Field("ingest_token", "SENSOR_INGEST_TOKEN", parse=ks.stripped, default=None,
           help="the reader's bearer token; unset = every ingest connection is refused (logged)"),
     Field("data_dir", "SENSOR_DATA_DIR", parse=ks.path, default=Path(DEFAULT_DATA_DIR),
-          help="data directory: `.status/*.json` health files and the disk-use figure"),
+          help=f"data directory: `{STATUS_DIRNAME}/*.json` health files and the disk-use figure"),
     Field("login_required", "SENSOR_WEB_LOGIN_REQUIRED", parse=ks.boolean, default=False,
           help="viewers must log in (Django auth) for `/`, `/api/status` and `/ws/live/`; provisioning turns "
           "it on, an open lab display or the demo leaves it off. `/admin/` always needs a staff login"),
