@@ -122,6 +122,11 @@ def partial_batches(session_dir: Path) -> list[Path]:
     return sorted(p for p in session_dir.glob(f"{BATCH_PREFIX}*{BATCH_SUFFIX}{PART_SUFFIX}"))
 
 
+def is_hidden(name: str) -> bool:
+    """True for a dot name (.status, .upload, .evicting-*): never a device or a session folder."""
+    return name.startswith(".")
+
+
 def is_session_dir(path: Path) -> bool:
     """True for a folder holding a session manifest."""
     return (path / MANIFEST_NAME).is_file()
@@ -132,7 +137,7 @@ def device_dirs(data_dir: Path) -> Iterator[Path]:
     if not data_dir.is_dir():
         return
     for entry in sorted(os.scandir(data_dir), key=lambda e: e.name):
-        if entry.is_dir() and not entry.name.startswith("."):
+        if entry.is_dir() and not is_hidden(entry.name):
             yield Path(entry.path)
 
 
@@ -140,7 +145,7 @@ def session_dirs(data_dir: Path) -> Iterator[Path]:
     """Every session folder (one holding a session.json) under a data directory, oldest first per device."""
     for dev in device_dirs(data_dir):
         for entry in sorted(os.scandir(dev), key=lambda e: e.name):
-            if entry.is_dir() and not entry.name.startswith(".") and (Path(entry.path) / MANIFEST_NAME).exists():
+            if entry.is_dir() and not is_hidden(entry.name) and (Path(entry.path) / MANIFEST_NAME).exists():
                 yield Path(entry.path)
 
 

@@ -23,6 +23,7 @@ from uploader.notify import publish_status, status_line
 from uploader.pipeline import Pipeline
 from uploader.settings import Settings
 from uploader.state import Plan, plan, scan
+from uploader.trigger import BatchTrigger
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Service:
         self.passes = 0
         self.failed_passes = 0
         self.failures = 0  # consecutive failed attempts while in an outage/config problem
+        self.trigger: BatchTrigger | None = None
         published = uploader_status(read_statuses(settings.data_dir))
         previous = published.last_upload if published is not None else None
         if isinstance(previous, (int, float)) and self.pipeline.last_upload is None:
@@ -107,6 +109,7 @@ class Service:
             self.settings.upload_format,
             self.settings.box_id,
         )
+        self._start_trigger()
         ok = True
         try:
             while True:
@@ -114,10 +117,12 @@ class Service:
                 self.notifier.watchdog()
                 if self.settings.once or self.stop.is_set():
                     break
-                self.stop.wait(self._wait_time())
+                self._sleep(self._wait_time())
                 if self.stop.is_set():
                     break
         finally:
+            if self.trigger is not None:
+                self.trigger.close()
             self.notifier.stopping()
             self.state = "stopped" if self.stop.is_set() or not self.settings.once else self.state
             self._publish()
@@ -128,6 +133,26 @@ class Service:
         if self.settings.once and self.quota_report is not None and self.quota_report.alarm:
             return 4
         return 0 if ok else 1
+
+    def _start_trigger(self) -> None:
+        """Watch for committed batches (inotify) unless switched off or running once; polling stays."""
+        if not self.settings.watch or self.settings.once:
+            return
+        trigger = BatchTrigger(self.settings.data_dir, self.stop, self.settings.interval)
+        if trigger.start():
+            self.trigger = trigger
+            log.info(
+                "watching %d folders for committed batches (inotify); polling every %g s as a fallback",
+                trigger.watched,
+                self.settings.interval,
+            )
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for the next iteration: the time is up, a stop, or a committed batch (unless S3 is down)."""
+        if self.trigger is None or self._problem is not None:
+            self.stop.wait(seconds)  # in an outage the backoff decides, however many batches arrive
+        else:
+            self.trigger.wait(seconds)
 
     def _wait_time(self) -> float:
         """Seconds until the next iteration (capped by half the watchdog interval)."""

@@ -34,6 +34,7 @@ class Settings:
     box_id: str = "box"
     upload_format: str = PARQUET
     interval: float = 10.0
+    watch: bool = True
     backoff_max: float = 300.0
     fatal_retry: float = 300.0
     concurrency: int = 4
@@ -88,6 +89,9 @@ FIELDS = (
           help=f"`{PARQUET}` (zstd), `{CSV_GZ}`, or `{CSV}`"),
     Field("interval", "SENSOR_UPLOAD_INTERVAL", "--interval", ks.number, check=SECONDS,
           help="seconds between passes when idle (a larger backlog is worked off without pause)"),
+    Field("watch", "SENSOR_UPLOAD_WATCH", "--watch", ks.boolean, metavar="BOOL",
+          help="`1` = start a pass within a second of a batch's commit (inotify on the data dir); `0` = poll "
+          "every `--interval` only. Without inotify (watch limit, not Linux) it polls, logged once"),
     Field("backoff_max", "SENSOR_UPLOAD_BACKOFF_MAX", "--backoff-max", ks.number, check=SECONDS,
           help="cap of the exponential backoff during an outage (1, 2, 4 … s)"),
     Field("fatal_retry", "SENSOR_UPLOAD_FATAL_RETRY", "--fatal-retry", ks.number, check=SECONDS,
