@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from bench.link import Link
 from kernel.layout import committed_batches
 from kernel.upload_state import ProcessingFailure
-from tests.fixtures.s3 import S3Server, free_port, rclone_binary
+from tests.fixtures.s3 import S3Server, rclone_binary, running_s3
 from tests.uploader.sessions import T0, make_session
 from uploader.convert import process_batch
 from uploader.pipeline import Pipeline
@@ -146,16 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     me = os.getpid()
     with tempfile.TemporaryDirectory(prefix="bench-uploader-") as tmp:
         base = Path(tmp)
-        (base / "s3").mkdir()
-        server = S3Server(
-            root=base / "s3",
-            port=free_port(),
-            access_key=f"benchaccess{secrets.token_hex(4)}",
-            secret_key=secrets.token_hex(16),
-            log_path=base / "rclone.log",
-        )
-        server.start()
-        try:
+        with running_s3(base / "s3", key_prefix="benchaccess") as server:
             assert server.proc is not None
             srv = server.proc.pid
             bucket = server.create_bucket("bench")
@@ -269,8 +259,6 @@ def main(argv: list[str] | None = None) -> None:
                         slow.settings = settings(data, fmt, f"uploader-link-{fmt}", via)
                         linked[fmt] = uploader_pass(slow, data)[0]
                     slow.close()
-        finally:
-            server.stop()
 
     n, mb = len(batches), total / 1e6
     rclone_s = best["rclone"][0]

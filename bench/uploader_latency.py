@@ -11,7 +11,6 @@ batch (written after the PUT and the verifying HEAD). Both modes in one run: ``S
 from __future__ import annotations
 
 import argparse
-import secrets
 import subprocess
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from kernel.layout import batch_filename
 from kernel.manifest import SessionManifest
 from kernel.status import read_statuses, uploader_status
 from kernel.upload_state import uploaded_path
-from tests.fixtures.s3 import S3Server, free_port
+from tests.fixtures.s3 import S3Server, running_s3
 from tests.uploader.daemon_helpers import start, stop, uploader_args, uploader_env, wait_for
 from tests.uploader.sessions import T0, batch_bytes, make_session
 
@@ -113,20 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         base = Path(tmp)
-        (base / "s3").mkdir()
-        server = S3Server(
-            root=base / "s3",
-            port=free_port(),
-            access_key=f"benchaccess{secrets.token_hex(4)}",
-            secret_key=secrets.token_hex(16),
-            log_path=base / "rclone.log",
-        )
-        server.start()
-        try:
+        with running_s3(base / "s3", key_prefix="benchaccess") as server:
             bucket = server.create_bucket("bench")
             results = {watch: measure(server, bucket, base, watch, args) for watch in (True, False)}
-        finally:
-            server.stop()
     print(
         f"commit → verified object, {args.batches} batches committed every {args.every:g} s "
         f"(1 s at 1 kHz each, parquet), rclone serve s3 on loopback:"

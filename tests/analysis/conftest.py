@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from analysis.settings import AnalysisSettings
 from analysis.synthetic import synth_frame, write_session
-from tests.fixtures.s3 import S3Server, free_port
+from tests.fixtures.s3 import S3Server, running_s3
 
 START = "2026-11-25T09:00:00Z"
 RATE = 500.0
@@ -49,19 +48,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> SynthData:
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One real S3 server (rclone serve s3, from tests/fixtures/s3.py) shared by the analysis tests."""
-    root = tmp_path_factory.mktemp("analysis-s3")
-    server = S3Server(
-        root=root,
-        port=free_port(),
-        access_key=f"analysis{secrets.token_hex(4)}",
-        secret_key=secrets.token_hex(16),
-        log_path=root.parent / "analysis-rclone.log",
-    )
-    server.start()
-    try:
+    with running_s3(tmp_path_factory.mktemp("analysis-s3"), key_prefix="analysis") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def s3_settings(server: S3Server, **overrides: object) -> AnalysisSettings:
