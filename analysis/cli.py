@@ -17,7 +17,7 @@ try:
     from analysis.export import EXPORT_FORMATS
 except ModuleNotFoundError as err:  # the box installs no analysis extras: main() says so
     MISSING_EXTRA: str | None = err.name
-    METHODS, EXPORT_FORMATS = ("start",), ("parquet",)
+    METHODS = EXPORT_FORMATS = None  # no choices to check: main() stops with the message first
 else:
     MISSING_EXTRA = None
 
