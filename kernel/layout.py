@@ -7,6 +7,8 @@ Layout under the data directory::
         batch-000001.csv        committed batch (kernel.batch): never modified again
         batch-000002.csv.part   batch being written; consumers never read it
         rejects.txt             bad lines (kernel.batch.reject_records)
+        markers.jsonl           event markers (kernel.markers), one JSON object a line, appended by the web app;
+                                uploaded with the session's manifest
         .touched                the uploader's marker: the session is closed and fully uploaded
         .upload/                the uploader's per-batch state (kernel.upload_state)
         .lock                   (in the device folder) held by the reader recording that device
@@ -31,6 +33,7 @@ BATCH_SUFFIX = ".csv"
 PART_SUFFIX = ".part"
 MANIFEST_NAME = "session.json"
 REJECTS_NAME = "rejects.txt"
+MARKERS_NAME = "markers.jsonl"
 TOUCHED_NAME = ".touched"
 UPLOAD_DIRNAME = ".upload"
 LOCK_NAME = ".lock"
