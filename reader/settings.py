@@ -62,7 +62,7 @@ def _device_id(d: str) -> str | None:
 FIELDS = (
     Field("port", "SENSOR_PORT", "--port", help="serial device (`/dev/ttyUSB0`, `/dev/sensor/monitor`) or any "
           "pyserial URL"),
-    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, default=None,
+    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, default=None, check=ks.writable_dir,
           help="where sessions are written (required unless `--demo`)"),
     Field("batch_lines", "SENSOR_BATCH_LINES", "--batch-lines", ks.integer, help="commit a batch after this many "
           "lines…", check=lambda v: None if v >= 1 else f"must be 1 or more batch lines (got {v})"),
