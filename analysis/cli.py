@@ -12,7 +12,7 @@ from analysis.choices import ALIGN_METHODS, EXPORT_FORMATS
 from analysis.errors import AnalysisError
 from analysis.settings import TABLE, AnalysisSettings
 from kernel.logs import setup_logging
-from kernel.settings import add_version
+from kernel.settings import add_version, writable_file
 
 SOURCES = """\
 SRC is a session folder (DATA/<device>/<session>), a device folder (all its sessions), a data directory
@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the sensor-analysis console script."""
     args = build_parser().parse_args(argv)
+    problem = writable_file(args.out) if getattr(args, "out", None) else None
+    if problem:
+        print(f"sensor-analysis: error: --out: {problem}", file=sys.stderr)
+        return 2
     try:  # pandas, matplotlib, Dask: imported only once a command runs, so that --help is quick
         commands = importlib.import_module("analysis.commands")
     except ModuleNotFoundError as err:  # the box installs no analysis extras
@@ -197,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         return func(args, settings)
     except AnalysisError as err:
         print(f"sensor-analysis: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file or folder it cannot read or write: one line, not a traceback
+        print(f"sensor-analysis: error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sensor-analysis: interrupted", file=sys.stderr)

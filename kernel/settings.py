@@ -5,8 +5,8 @@ service's entry point adds the argparse flags, reads the environment mapping it 
 empty variable counts as unset), validates once — every message names the flag and the variable — and
 builds the service's frozen settings dataclass. The docs' settings tables and `sensor.env.example` are
 generated from the same tables (`markdown_table`, `env_example`). Every console script takes `--version`
-(`add_version`), and path settings are checked before anything runs (`writable_dir`, `existing_parent`), so
-a bad path is a one-line error, never a traceback.
+(`add_version`), and paths are checked before anything runs (`writable_dir`, `writable_file`,
+`existing_parent`), so a bad path is a one-line error, never a traceback.
 """
 
 from __future__ import annotations
@@ -181,6 +181,15 @@ def writable_dir(value: Path) -> str | None:
     if not os.access(base, os.W_OK | os.X_OK):
         return f"{p} is not writable" if base == p else f"{p} cannot be created: {base} is not writable"
     return None
+
+
+def writable_file(value: Path) -> str | None:
+    """A file we will write (its folder is created if need be): not a folder, its folder writable."""
+    p = Path(os.path.abspath(Path(value).expanduser()))
+    if p.is_dir():
+        return f"{p} is a directory, not a file"
+    problem = writable_dir(p.parent)
+    return None if problem is None else f"cannot write {p}: {problem}"
 
 
 def existing_parent(value: Path) -> str | None:
