@@ -217,10 +217,21 @@ def version() -> str:
         return "0.1.0+unknown"
 
 
+class _VersionAction(argparse.Action):
+    """Print 'PROG VERSION' and exit; the version is looked up only when asked (it costs a metadata scan)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"{parser.prog} {version()}")  # to stdout, as argparse's own version action does
+        parser.exit()
+
+
 def add_version(parser: argparse.ArgumentParser) -> None:
     """`--version`: print 'PROG VERSION' and exit 0 (every console script has it)."""
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
-                        help="print the version and exit")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
 
 
 # --- the table -------------------------------------------------------------------------------------------
