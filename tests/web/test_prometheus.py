@@ -7,6 +7,7 @@ bearer token; a second job without the token must be refused.
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +23,9 @@ from .conftest import REPO, VENV_BIN
 from .servers import Process, Prometheus, running, service_env, start_reader
 
 SCRAPE_EXAMPLE = REPO / "docs" / "monitoring" / "prometheus.yml"
+GRAFANA = REPO / "docs" / "monitoring" / "grafana-sensor-box.json"
+# Panels that stay empty on a healthy box: nothing lost.
+EMPTY_WHEN_HEALTHY = ("sensor_reader_lost_lines_total",)
 METRICS_TOKEN = "fleet-scrape-token-0123456789"
 BOX = "box-test"
 
@@ -120,3 +124,35 @@ def check_scrapes(prometheus: Prometheus, box_url: str) -> None:
         assert found, f"{query}: no series"
         value = float(found[0]["value"][1])
         assert check(value), f"{query} = {value}"
+    check_grafana_queries(prometheus)
+
+
+def grafana_queries() -> list[str]:
+    """Every query of the manual's Grafana dashboard, with its variables filled in."""
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "expr" in node:
+                yield node["expr"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    exprs = list(walk(json.loads(GRAFANA.read_text())))
+    return [e.replace("$box", ".*").replace("$__rate_interval", "5s") for e in exprs]
+
+
+def check_grafana_queries(prometheus: Prometheus) -> None:
+    """The dashboard's queries are valid PromQL and, but for losses, show data for this box."""
+    queries = grafana_queries()
+    assert len(queries) >= 10
+    empty = []
+    for query in queries:
+        try:
+            found = series(prometheus, query)
+        except urllib.error.HTTPError as err:
+            raise AssertionError(f"Grafana query refused by Prometheus: {query}: {err.read()!r}") from err
+        if not found:
+            empty.append(query)
+    assert [q for q in empty if not any(name in q for name in EMPTY_WHEN_HEALTHY)] == []
