@@ -66,12 +66,14 @@ def apply_layer_message(hub: Hub, message: dict[str, Any]) -> None:
         (hub.ingest_opened if message.get("open") else hub.ingest_closed)(device)
 
 
-async def _join(layer: Any, channel: str) -> None:
-    """Add the relay's channel to the group (again); a failure is left to the receive loop to report."""
+async def _join(layer: Any, channel: str) -> bool:
+    """Add the relay's channel to the group (again); False when the layer refused (the caller reports it)."""
     try:
         await layer.group_add(GROUP, channel)
     except Exception as err:  # noqa: BLE001 - any layer backend error
         log.debug("joining the channel layer group failed: %s", err)
+        return False
+    return True
 
 
 async def _rejoin_loop(layer: Any, channel: str) -> None:
@@ -97,6 +99,12 @@ async def relay_loop(hub: Hub) -> None:
     failing = False
     try:
         while True:
+            if failing:  # a restarted Redis has forgotten the group: join again before waiting for messages
+                if not await _join(layer, channel):
+                    await asyncio.sleep(1.0)
+                    continue
+                failing = False
+                log.warning("channel layer reachable again; relaying from the group %s", GROUP)
             try:
                 message = await layer.receive(channel)
             except asyncio.CancelledError:
@@ -106,11 +114,7 @@ async def relay_loop(hub: Hub) -> None:
                     log.warning("channel layer receive failed (%s); retrying every second", err)
                 failing = True
                 await asyncio.sleep(1.0)
-                await _join(layer, channel)  # a restarted Redis has forgotten the group
                 continue
-            if failing:
-                failing = False
-                log.warning("channel layer reachable again")
             apply_layer_message(hub, message)
     finally:
         rejoin.cancel()

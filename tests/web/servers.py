@@ -116,12 +116,13 @@ class Prometheus(Process):
 
 
 class Redis(Process):
-    """Debian's redis-server on a free loopback port, without persistence."""
+    """Debian's redis-server on a loopback port (a free one unless given), without persistence."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         binary = debian_binary("/usr/bin/redis-server", "redis-server")
         folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.folder = folder
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         super().__init__([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                           "--appendonly", "no", "--dir", str(folder)], folder / "redis.log")
@@ -133,3 +134,8 @@ class Redis(Process):
             return done.stdout.strip() == "PONG"
 
         wait_for(pong, 30, "redis-server to answer", interval=0.05)
+
+    def restart(self) -> Redis:
+        """Stop, and start a new server on the same port: it has forgotten everything (no persistence)."""
+        self.stop()
+        return Redis(self.folder, self.port)

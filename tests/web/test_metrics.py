@@ -144,3 +144,16 @@ def test_with_login_required_a_scrape_needs_the_token(data_dir: Path) -> None:
     with override_settings(SENSOR_WEB=dataclasses.replace(cfg, metrics_token=None)):
         assert scrape(Authorization="Bearer ")[0] == 401  # no token configured: only logged-in sessions
     assert scrape()[0] == 200  # login off: open, like the dashboard
+
+
+def test_with_login_required_a_logged_in_session_may_scrape(data_dir: Path) -> None:
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # the throwaway test database
+    user, _ = User.objects.get_or_create(username="metrics-viewer")
+    client = local()
+    with override_settings(SENSOR_WEB=dataclasses.replace(settings.SENSOR_WEB, login_required=True)):
+        assert client.get("/metrics").status_code == 401
+        client.force_login(user)
+        assert scrape(client)[0] == 200
