@@ -4,8 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Debian packages the tests drive for real: ptys (socat), the browser, udev/umockdev, a booted Debian
-# (debootstrap, nspawn) on its own network with an apt proxy (apt-cacher-ng).
-APT_PACKAGES := socat chromium chromium-driver umockdev udev debootstrap systemd-container iproute2 openssh-client apt-cacher-ng
+# (debootstrap, nspawn) on its own network with an apt proxy (apt-cacher-ng), a Prometheus server scraping
+# the metrics, a Redis server for the multi-process fan-out.
+APT_PACKAGES := socat chromium chromium-driver umockdev udev debootstrap systemd-container iproute2 openssh-client apt-cacher-ng \
+	prometheus redis-server
 
 .PHONY: help venv system-deps web-assets test test-fast demo bench docs docs-serve lint clean
 

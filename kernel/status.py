@@ -85,6 +85,8 @@ class UploaderProgress:
     last_upload: float | None
     error: str | None
     failures: int
+    uploaded_batches: int = 0  # batches uploaded since the process started (a counter)
+    uploaded_bytes: int = 0  # their bytes
 
     def to_dict(self) -> dict[str, Any]:
         """The document fields it sets."""
@@ -101,6 +103,8 @@ class UploaderStatus:
     last_upload: float | None = None
     error: str | None = None
     failures: int | None = None
+    uploaded_batches: int | None = None
+    uploaded_bytes: int | None = None
     quota: QuotaStatus | None = None
     updated: float | None = None
     pid: int | None = None

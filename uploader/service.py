@@ -327,6 +327,8 @@ class Service:
             last_upload=last,
             error=self.error or None,
             failures=self.failures,
+            uploaded_batches=self.pipeline.uploaded,
+            uploaded_bytes=self.pipeline.uploaded_bytes,
         )
         status = progress.to_dict()
         if self.quota_report is not None:

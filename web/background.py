@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "sensor.live"
 HEALTH_PERIOD = 1.0
+REJOIN_PERIOD = 600.0
 
 _tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -65,27 +66,58 @@ def apply_layer_message(hub: Hub, message: dict[str, Any]) -> None:
         (hub.ingest_opened if message.get("open") else hub.ingest_closed)(device)
 
 
+async def _join(layer: Any, channel: str) -> bool:
+    """Add the relay's channel to the group (again); False when the layer refused (the caller reports it)."""
+    try:
+        await layer.group_add(GROUP, channel)
+    except Exception as err:  # noqa: BLE001 - any layer backend error
+        log.debug("joining the channel layer group failed: %s", err)
+        return False
+    return True
+
+
+async def _rejoin_loop(layer: Any, channel: str) -> None:
+    """Renew the relay's group membership every REJOIN_PERIOD seconds."""
+    while True:
+        await asyncio.sleep(REJOIN_PERIOD)
+        await _join(layer, channel)
+
+
 async def relay_loop(hub: Hub) -> None:
     """Receive the group's stream messages from the channel layer and feed them to the local hub."""
     layer = get_channel_layer()
     if layer is None:
         log.error("fan-out through the channel layer requested but no channel layer is configured")
         return
-    channel = await layer.new_channel("sensor-relay.")
+    # The default prefix: channels_redis reads every process-local channel ("…!…") of a layer from one Redis
+    # list named after that prefix; a channel with another prefix would never be read while consumers wait.
+    channel = await layer.new_channel()
     await layer.group_add(GROUP, channel)
     log.info("relaying stream messages from the channel layer group %s", GROUP)
+    # Group entries expire (channels_redis: after a day) and vanish with a restarted Redis: join again now and then.
+    rejoin = asyncio.get_running_loop().create_task(_rejoin_loop(layer, channel), name="sensor-web-rejoin")
+    failing = False
     try:
         while True:
+            if failing:  # a restarted Redis has forgotten the group: join again before waiting for messages
+                if not await _join(layer, channel):
+                    await asyncio.sleep(1.0)
+                    continue
+                failing = False
+                log.warning("channel layer reachable again; relaying from the group %s", GROUP)
             try:
                 message = await layer.receive(channel)
             except asyncio.CancelledError:
                 raise
-            except Exception as err:  # noqa: BLE001 - any layer backend error: log, wait, retry
-                log.warning("channel layer receive failed (%s); retrying in 1 s", err)
+            except Exception as err:  # noqa: BLE001 - any layer backend error: log once, wait, retry
+                if not failing:
+                    log.warning("channel layer receive failed (%s); retrying every second", err)
+                failing = True
                 await asyncio.sleep(1.0)
                 continue
             apply_layer_message(hub, message)
     finally:
+        rejoin.cancel()
         try:
             await asyncio.shield(layer.group_discard(GROUP, channel))
         except Exception as err:  # noqa: BLE001 - shutting down; the group entry expires anyway

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import secrets
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
 from kernel import settings as ks
-from kernel.layout import STATUS_DIRNAME
+from kernel.layout import STATUS_DIRNAME, safe_id
 from kernel.settings import Field
 from web.errors import ConfigError
 
@@ -50,10 +51,17 @@ FIELDS = (
           check=ks.between(1, 65535), help="TCP port"),
     Field("ingest_token", "SENSOR_INGEST_TOKEN", parse=ks.stripped, default=None,
           help="the reader's bearer token; unset = every ingest connection is refused (logged)"),
+    Field("metrics_token", "SENSOR_WEB_METRICS_TOKEN", parse=ks.stripped, default=None,
+          help="bearer token Prometheus presents to scrape `/metrics` when login is required (Prometheus' "
+          "`authorization:` setting); unset = only logged-in sessions may scrape then"),
+    Field("box_id", "SENSOR_BOX_ID", parse=ks.stripped, default=None, shown_default="hostname",
+          help="the box's name (made path-safe, as in the uploader's S3 keys): the label `box` on every "
+          "metric"),
     Field("data_dir", "SENSOR_DATA_DIR", parse=ks.path, default=Path(DEFAULT_DATA_DIR),
           help=f"data directory: `{STATUS_DIRNAME}/*.json` health files and the disk-use figure"),
     Field("login_required", "SENSOR_WEB_LOGIN_REQUIRED", parse=ks.boolean, default=False,
-          help="viewers must log in (Django auth) for `/`, `/api/status` and `/ws/live/`; provisioning turns "
+          help="viewers must log in (Django auth) for `/`, `/api/status`, `/ws/live/` and `/metrics` (or its "
+          "token); provisioning turns "
           "it on, an open lab display or the demo leaves it off. `/admin/` always needs a staff login"),
     Field("secure_cookies", "SENSOR_WEB_SECURE_COOKIES", parse=ks.boolean, default=False,
           help="`Secure` flag on session/CSRF cookies (turn on behind HTTPS)"),
@@ -128,6 +136,8 @@ class WebSettings:
     bind: str
     port: int
     ingest_token: str | None
+    metrics_token: str | None
+    box_id: str
     data_dir: Path
     db_path: Path
     login_required: bool
@@ -170,6 +180,8 @@ class WebSettings:
             bind=v["bind"] or DEFAULT_BIND,
             port=v["port"],
             ingest_token=v["ingest_token"] or None,
+            metrics_token=v["metrics_token"] or None,
+            box_id=safe_id(v["box_id"] or socket.gethostname()),
             data_dir=data_dir,
             db_path=db_path,
             login_required=v["login_required"],

@@ -73,7 +73,11 @@ if SENSOR_WEB.redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [SENSOR_WEB.redis_url], "capacity": 1000, "expiry": 10},
+            # redis-py 8 gives every socket read a 5 s timeout by default, the very time channels_redis blocks
+            # waiting for a message (BZPOPMIN): every idle receive would fail. Reads may take longer than that
+            # wait, not forever (a vanished Redis is still noticed).
+            "CONFIG": {"hosts": [{"address": SENSOR_WEB.redis_url, "socket_timeout": 15}], "capacity": 1000,
+                       "expiry": 10},
         }
     }
 else:
