@@ -50,10 +50,15 @@ FIELDS = (
           check=ks.between(1, 65535), help="TCP port"),
     Field("ingest_token", "SENSOR_INGEST_TOKEN", parse=ks.stripped, default=None,
           help="the reader's bearer token; unset = every ingest connection is refused (logged)"),
+    Field("api_token", "SENSOR_WEB_API_TOKEN", parse=ks.stripped, default=None,
+          help="bearer token for scripts posting event markers to `/api/markers`; unset = only logged-in "
+          "dashboard users (or anyone on an open display) can place markers"),
     Field("data_dir", "SENSOR_DATA_DIR", parse=ks.path, default=Path(DEFAULT_DATA_DIR),
-          help=f"data directory: `{STATUS_DIRNAME}/*.json` health files and the disk-use figure"),
+          help=f"data directory: `{STATUS_DIRNAME}/*.json` health files, the disk-use figure, and the recording "
+          "sessions' event markers (written)"),
     Field("login_required", "SENSOR_WEB_LOGIN_REQUIRED", parse=ks.boolean, default=False,
-          help="viewers must log in (Django auth) for `/`, `/api/status` and `/ws/live/`; provisioning turns "
+          help="viewers must log in (Django auth) for `/`, `/api/status`, `/api/markers` (scripts: the API token) "
+          "and `/ws/live/`; provisioning turns "
           "it on, an open lab display or the demo leaves it off. `/admin/` always needs a staff login"),
     Field("secure_cookies", "SENSOR_WEB_SECURE_COOKIES", parse=ks.boolean, default=False,
           help="`Secure` flag on session/CSRF cookies (turn on behind HTTPS)"),
@@ -128,6 +133,7 @@ class WebSettings:
     bind: str
     port: int
     ingest_token: str | None
+    api_token: str | None
     data_dir: Path
     db_path: Path
     login_required: bool
@@ -166,6 +172,7 @@ class WebSettings:
             bind=v["bind"] or DEFAULT_BIND,
             port=v["port"],
             ingest_token=v["ingest_token"] or None,
+            api_token=v["api_token"] or None,
             data_dir=data_dir,
             db_path=Path(v["db"] or db_default),
             login_required=v["login_required"],

@@ -117,6 +117,8 @@
       }
       ui.health = msg;
       renderStatus();
+    } else if (msg.type === "marker" && window.sensorMarkers) {
+      window.sensorMarkers.add(msg);  // markers.js lists and draws it
     }
   }
 
@@ -137,6 +139,7 @@
         show: !ui.hidden.has(series.columns[c]),
       }))),
       axes: [{}, { size: 60 }],
+      plugins: window.sensorMarkers ? [window.sensorMarkers.plugin()] : [],
     };
     ui.chart = new uPlot(opts, [new Float64Array(0)].concat(series.plotted.map(() => new Float64Array(0))), el);
     ui.chartKey = series.key;
