@@ -4,14 +4,15 @@ A marker record (:class:`Marker`) is ``{"id": ..., "time": ..., "label": ..., "s
 ``time`` is the box's UTC clock when the marker was placed, in the batch files' host-time format
 (kernel.batch.TIME_FORMAT), so markers and samples share one time axis; ``source`` is ``dashboard`` or
 ``api``; ``user`` the logged-in user, if any. The web app appends records (one whole line per ``write`` on
-an ``O_APPEND`` descriptor, then fsync, so concurrent writers never interleave); the uploader uploads the
-file with the session; the analysis reads it from disk or S3. Readers skip a torn or unreadable line (a
+an ``O_APPEND`` descriptor under an exclusive ``flock``, then fsync, so concurrent writers never interleave);
+the uploader uploads the file with the session; the analysis reads it from disk or S3. Readers skip a torn or unreadable line (a
 crash mid-write) instead of failing: markers are annotations, the samples are the record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import unicodedata
@@ -101,11 +102,13 @@ def markers_path(session_dir: Path) -> Path:
 
 
 def append_marker(session_dir: Path, marker: Marker) -> None:
-    """Append a record as one whole line (O_APPEND, one write), then fsync (and the folder when created)."""
+    """Append a record as one whole line (O_APPEND, one write, under flock), then fsync (and the new folder entry)."""
     path = markers_path(session_dir)
     line = marker.to_line()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
+        # Writers take turns, so the torn-line check below sees only whole lines of the others.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a crash left a torn line: start on a fresh one
