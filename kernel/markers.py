@@ -5,8 +5,8 @@ A marker record (:class:`Marker`) is ``{"id": ..., "time": ..., "label": ..., "s
 (kernel.batch.TIME_FORMAT), so markers and samples share one time axis; ``source`` is ``dashboard`` or
 ``api``; ``user`` the logged-in user, if any. The web app appends records (one whole line per ``write`` on
 an ``O_APPEND`` descriptor under an exclusive ``flock``, then fsync, so concurrent writers never interleave);
-the uploader uploads the file with the session; the analysis reads it from disk or S3. Readers skip a torn or unreadable line (a
-crash mid-write) instead of failing: markers are annotations, the samples are the record.
+the uploader uploads the file with the session; the analysis reads it from disk or S3. Readers skip a torn or
+unreadable line (a crash mid-write) instead of failing: markers are annotations, the samples are the record.
 """
 
 from __future__ import annotations
