@@ -139,7 +139,7 @@ def cmd_plot(args: argparse.Namespace, settings: AnalysisSettings) -> int:
         height=args.height,
         dpi=args.dpi,
         title=args.title,
-        markers=markers_frame(p.selection, settings),
+        markers=in_window(markers_frame(p.selection, settings), p.start, p.end),
     )
     print(save(fig, args.out, args.dpi))
     return 0
@@ -195,7 +195,7 @@ def cmd_overview(args: argparse.Namespace, settings: AnalysisSettings) -> int:
                 builder.add(table_to_frame(table))
         env = builder.result()
     fig = plot_overview(env, width=args.width, height=args.height, dpi=args.dpi, title=args.title,
-                        markers=markers_frame(p.selection, settings))
+                        markers=in_window(markers_frame(p.selection, settings), p.start, p.end))
     print(save(fig, args.out, args.dpi))
     return 0
 

@@ -98,7 +98,8 @@ def draw_markers(axes: Any, markers: pd.DataFrame | Iterable[tuple[pd.Timestamp,
     """Draw markers as vertical lines on each of ``axes`` (x = time since ``origin``, in units of
     ``seconds_per_unit`` seconds), the label at the top of the first; returns the labels drawn.
 
-    Markers outside the current x limits are left out, so call it after the data is drawn.
+    Call it after the data is drawn, with the markers of the window shown (:func:`in_window`): the x limits
+    widen to a marker just outside the samples (a window that starts at a marker starts at the next sample).
     """
     axes = list(axes) if isinstance(axes, (list, tuple)) else [axes]
     items = (list(zip(markers["time"], markers["label"], strict=True)) if isinstance(markers, pd.DataFrame)
@@ -108,7 +109,7 @@ def draw_markers(axes: Any, markers: pd.DataFrame | Iterable[tuple[pd.Timestamp,
         x = (pd.Timestamp(time) - origin).total_seconds() / seconds_per_unit
         low, high = axes[0].get_xlim()
         if not low <= x <= high:
-            continue
+            axes[0].set_xlim(min(low, x), max(high, x))  # the axes share x
         for ax in axes:
             ax.axvline(x, color=COLOR, linewidth=1.2, linestyle="--", gid=f"marker-{n}")
         top = axes[0]

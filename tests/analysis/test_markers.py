@@ -94,9 +94,10 @@ def test_draw_markers_on_any_time_axes() -> None:
     ax = fig.subplots()
     ax.set_xlim(0, 10)  # minutes from the origin
     origin = pd.Timestamp("2026-11-25T09:00:00Z")
-    drawn = draw_markers(ax, [(origin + pd.Timedelta(minutes=3), "a"), (origin + pd.Timedelta(hours=1), "b")],
+    drawn = draw_markers(ax, [(origin + pd.Timedelta(minutes=3), "a"), (origin + pd.Timedelta(minutes=12), "b")],
                          origin, 60.0)
-    assert drawn == ["a"] and ax.lines[0].get_xdata()[0] == pytest.approx(3.0)
+    assert drawn == ["a", "b"] and [line.get_xdata()[0] for line in ax.lines] == pytest.approx([3.0, 12.0])
+    assert ax.get_xlim() == pytest.approx((0, 12))  # widened to the marker past the data
 
 
 def test_overview_draws_the_markers(session: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
