@@ -29,8 +29,9 @@ def test_a_marker_travels_through_the_channel_layer(tmp_path: Path) -> None:
         while not layer.groups.get(background.GROUP):  # the relay joins on its first loop turns
             await asyncio.sleep(0.01)
         await announce(get_hub(), text)  # with the layer: only a group_send, the relay delivers it
-        while (got := json.loads(await viewer.receive_from(timeout=5)))["type"] != "marker":
-            pass
+        async with asyncio.timeout(10):  # health snapshots keep coming: a deadline on the whole wait
+            while (got := json.loads(await viewer.receive_from(timeout=5)))["type"] != "marker":
+                pass
         await viewer.disconnect()
         for task in background._tasks.values():
             task.cancel()
