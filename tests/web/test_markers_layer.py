@@ -23,10 +23,11 @@ def test_a_marker_travels_through_the_channel_layer(tmp_path: Path) -> None:
     text = marker_message("sim0", "20261129T120000Z", new_marker("stimulus on", SOURCE_API))
 
     async def body() -> dict[str, object]:
+        layer = get_channel_layer()
+        earlier = set(layer.groups.get(background.GROUP, {}))  # channels other tests' relays may have left
         viewer = WebsocketCommunicator(websocket_application, "/ws/live/", headers=[(b"origin", b"http://localhost")])
         assert (await viewer.connect())[0]
-        layer = get_channel_layer()
-        while not layer.groups.get(background.GROUP):  # the relay joins on its first loop turns
+        while not set(layer.groups.get(background.GROUP, {})) - earlier:  # this relay joins on its first turns
             await asyncio.sleep(0.01)
         await announce(get_hub(), text)  # with the layer: only a group_send, the relay delivers it
         async with asyncio.timeout(10):  # health snapshots keep coming: a deadline on the whole wait
