@@ -34,8 +34,8 @@ web-assets:  ## Install the dashboard's front-end packages (npm ci) and copy the
 test: system-deps venv web-assets  ## Install everything needed, then run the whole test suite.
 	$(VENV)/bin/pytest
 
-demo: venv web-assets  ## Run a simulated monitor and every service locally; Ctrl-C stops it all.
-	$(PY) -m devtools.demo
+demo: venv web-assets  ## Run a simulated monitor and every service locally (PORT=N RATE=HZ CHANNELS=N); Ctrl-C stops it all.
+	$(PY) -m devtools.demo $(if $(PORT),--web-port $(PORT)) $(if $(RATE),--rate $(RATE)) $(if $(CHANNELS),--channels $(CHANNELS))
 
 bench: venv web-assets  ## Run the benchmarks and print same-run ratios.
 	$(PY) -m bench

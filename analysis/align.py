@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
+from analysis.choices import ALIGN_METHODS
 from analysis.errors import AnalysisError
 from analysis.transforms import sample_rate, typical_step
 
-METHODS = ("start", "time", "xcorr")
+METHODS = ALIGN_METHODS
 
 
 @dataclasses.dataclass

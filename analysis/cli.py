@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable
 
+from analysis.choices import ALIGN_METHODS, EXPORT_FORMATS
 from analysis.errors import AnalysisError
 from analysis.settings import TABLE, AnalysisSettings
 from kernel.logs import setup_logging
-
-try:
-    from analysis import commands
-    from analysis.align import METHODS
-    from analysis.export import EXPORT_FORMATS
-except ModuleNotFoundError as err:  # the box installs no analysis extras: main() says so
-    MISSING_EXTRA: str | None = err.name
-    METHODS = EXPORT_FORMATS = None  # no choices to check: main() stops with the message first
-else:
-    MISSING_EXTRA = None
+from kernel.settings import add_version, writable_file
 
 SOURCES = """\
 SRC is a session folder (DATA/<device>/<session>), a device folder (all its sessions), a data directory
@@ -106,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version(parser)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def sub_parser(name: str, text: str) -> argparse.ArgumentParser:
@@ -152,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--align",
-        choices=METHODS,
+        choices=ALIGN_METHODS,
         default="start",
         help="start: line up first samples (default); time: wall clock; xcorr: refine by correlation",
     )
@@ -195,8 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the sensor-analysis console script."""
     args = build_parser().parse_args(argv)
-    if MISSING_EXTRA is not None:
-        print(f"sensor-analysis: error: the analysis needs {MISSING_EXTRA}, which the box does not install: "
+    problem = writable_file(args.out) if getattr(args, "out", None) else None
+    if problem:
+        print(f"sensor-analysis: error: --out: {problem}", file=sys.stderr)
+        return 2
+    try:  # pandas, matplotlib, Dask: imported only once a command runs, so that --help is quick
+        commands = importlib.import_module("analysis.commands")
+    except ModuleNotFoundError as err:  # the box installs no analysis extras
+        print(f"sensor-analysis: error: the analysis needs {err.name}, which the box does not install: "
               "run it on a laptop or workstation with  pip install 'sensor-box[analysis]'", file=sys.stderr)
         return 2
     func: Callable[[argparse.Namespace, AnalysisSettings], int] = getattr(commands, args.func)
@@ -212,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         return func(args, settings)
     except AnalysisError as err:
         print(f"sensor-analysis: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file or folder it cannot read or write: one line, not a traceback
+        print(f"sensor-analysis: error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sensor-analysis: interrupted", file=sys.stderr)

@@ -13,13 +13,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from analysis.choices import EXPORT_FORMATS
 from analysis.errors import AnalysisError
 from analysis.readers import TIME_TYPE
 from kernel.batch import ARROW_TIME_FORMAT, TIME_COLUMN, batch_header
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("parquet", "csv")
 
 
 def frame_to_table(frame: pd.DataFrame) -> pa.Table:

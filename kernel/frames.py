@@ -19,7 +19,7 @@ health document (kernel.status.ReaderStatus) with its type::
 
     {"type": "status", "device": "sim0", "session": "...", "connected": true, "port": "/dev/ttyUSB0",
      "recording": true, "rate": 1000.0, "lines": 12345, "rejects": 0, "gaps": 0, "missing": 0,
-     "frames_dropped": 0, "lost_lines": 0, "lost": {}, "disk_error": null, "time": 1764061139.5}
+     "frames_dropped": 0, "lost_lines": 0, "lost": {}, "disk_error": null, "unit": "mV", "time": 1764061139.5}
 
 Receivers decode the envelope once (:func:`parse_envelope`) and forward the text unchanged.
 """

@@ -4,13 +4,16 @@ A service declares a `Table` of `Field`s (name, variable, flag, parser, default,
 service's entry point adds the argparse flags, reads the environment mapping it is handed (flags win, an
 empty variable counts as unset), validates once — every message names the flag and the variable — and
 builds the service's frozen settings dataclass. The docs' settings tables and `sensor.env.example` are
-generated from the same tables (`markdown_table`, `env_example`).
+generated from the same tables (`markdown_table`, `env_example`). Every console script takes `--version`
+(`add_version`), and paths are checked before anything runs (`writable_dir`, `writable_file`,
+`existing_parent`), so a bad path is a one-line error, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +23,10 @@ from typing import Any
 Parser = Callable[[str], Any]
 Check = Callable[[Any], "str | None"]
 
+PACKAGE = "sensor-box"
+# Kernel filesystems that hold no files of ours: a data folder there fails at the first write.
+VIRTUAL_FS = frozenset({"proc", "sysfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
+                        "configfs", "pstore", "bpf", "mqueue", "hugetlbfs", "fusectl", "binfmt_misc"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -133,6 +140,98 @@ def known_level(v: str) -> str | None:
 def within(*choices: Any) -> Check:
     """The value must be one of `choices`."""
     return lambda v: None if v in choices else f"{v!r}; choose one of {', '.join(map(str, choices))}"
+
+
+def _mount_type(p: Path) -> str:
+    """The filesystem type of the mount holding `p` (longest mount point that is a prefix), '' if unknown."""
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                point = parts[1].replace("\\040", " ")
+                inside = str(p) == point or str(p).startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, fstype = point, parts[2]
+    except OSError:  # no /proc (not Linux): nothing to say
+        return ""
+    return fstype
+
+
+def _nearest_existing(p: Path) -> Path:
+    """`p` itself or its closest ancestor that exists."""
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def writable_dir(value: Path) -> str | None:
+    """A folder we will write into: a directory (or creatable as one), writable, on a real filesystem."""
+    p = Path(os.path.abspath(Path(value).expanduser()))
+    fstype = _mount_type(p)
+    if fstype in VIRTUAL_FS:
+        return f"{p} is on the kernel's {fstype} filesystem, which cannot hold files: choose a folder on a disk"
+    if p.exists() and not p.is_dir():
+        return f"{p} is not a directory"
+    base = _nearest_existing(p)
+    if not base.is_dir():
+        return f"{p} cannot be created: {base} is not a directory"
+    if not os.access(base, os.W_OK | os.X_OK):
+        return f"{p} is not writable" if base == p else f"{p} cannot be created: {base} is not writable"
+    return None
+
+
+def writable_file(value: Path) -> str | None:
+    """A file we will write (its folder is created if need be): not a folder, its folder writable."""
+    p = Path(os.path.abspath(Path(value).expanduser()))
+    if p.is_dir():
+        return f"{p} is a directory, not a file"
+    problem = writable_dir(p.parent)
+    return None if problem is None else f"cannot write {p}: {problem}"
+
+
+def existing_parent(value: Path) -> str | None:
+    """A file or link to create: its folder must exist already (it is not created for you) and be writable."""
+    parent = Path(os.path.abspath(Path(value).expanduser())).parent
+    if not parent.exists():
+        return f"folder {parent} does not exist (it is not created for you)"
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"folder {parent} is not writable"
+    return None
+
+
+# --- --version -------------------------------------------------------------------------------------------
+
+
+def version() -> str:
+    """The installed package's version (a source tree never installed says so)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return "0.1.0+unknown"
+
+
+class _VersionAction(argparse.Action):
+    """Print 'PROG VERSION' and exit; the version is looked up only when asked (it costs a metadata scan)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"{parser.prog} {version()}")  # to stdout, as argparse's own version action does
+        parser.exit()
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """`--version`: print 'PROG VERSION' and exit 0 (every console script has it)."""
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
 
 
 # --- the table -------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class ReaderStatus:
     lost_lines: int = 0
     lost: dict[str, int] = dataclasses.field(default_factory=dict)  # by kernel.manifest.LOST_* cause
     disk_error: str | None = None
+    unit: str = ""  # of the device's values (the reader's SENSOR_UNIT); "" when not configured
     time: float = 0.0  # Unix time of the snapshot
 
     def to_dict(self) -> dict[str, Any]:

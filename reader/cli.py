@@ -12,7 +12,7 @@ import threading
 from kernel.layout import BATCH_PREFIX, BATCH_SUFFIX, MANIFEST_NAME
 from kernel.logs import setup_logging
 from kernel.notify import Notifier
-from reader import __version__
+from kernel.settings import add_version
 from reader.errors import DeviceBusy, SettingsError
 from reader.recorder import Recorder
 from reader.settings import TABLE, build_settings
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--local", action="store_true", help="files only: no live stream")
     mode.add_argument("--demo", action="store_true", help="live stream only: no files")
     TABLE.add_arguments(p)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_version(p)
     return p.parse_args(argv)
 
 

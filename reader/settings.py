@@ -44,6 +44,7 @@ class ReaderSettings:
     token: str | None = None
     stream_interval: float = 0.04  # ~25 frames/s: keeps line-to-screen p99 under 100 ms
     stream_max_rate: float = 10_000.0
+    unit: str = ""
     max_buffer_mb: int = 64
     reserve_mb: float | None = None  # None: as much as max_buffer_mb
     stop_timeout: float = 15.0
@@ -62,7 +63,7 @@ def _device_id(d: str) -> str | None:
 FIELDS = (
     Field("port", "SENSOR_PORT", "--port", help="serial device (`/dev/ttyUSB0`, `/dev/sensor/monitor`) or any "
           "pyserial URL"),
-    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, default=None,
+    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, default=None, check=ks.writable_dir,
           help="where sessions are written (required unless `--demo`)"),
     Field("batch_lines", "SENSOR_BATCH_LINES", "--batch-lines", ks.integer, help="commit a batch after this many "
           "lines…", check=lambda v: None if v >= 1 else f"must be 1 or more batch lines (got {v})"),
@@ -94,7 +95,11 @@ FIELDS = (
     Field("token", "SENSOR_INGEST_TOKEN", "--token", help="shared secret for the ingest websocket (required "
           "unless `--local`; prefer the variable: flags show in `ps`)"),
     Field("stream_max_rate", "SENSOR_STREAM_MAX_RATE", "--stream-max-rate", ks.number,
-          help="most lines per second sent live; above it every k-th line is sent (display only)"),
+          help="most lines per second sent live, on average (a burst of up to half a second's worth goes out "
+          "whole); above it every k-th line is sent (display only)"),
+    Field("unit", "SENSOR_UNIT", "--unit", ks.stripped, shown_default="—",
+          help="unit of the device's values (`mV`, `µV`), sent with the status and shown on the dashboard's "
+          "value axis"),
     Field("max_buffer_mb", "SENSOR_MAX_BUFFER_MB", "--max-buffer-mb", ks.integer, check=ks.at_least(1),
           help="memory that holds lines while the disk refuses writes"),
     Field("reserve_mb", "SENSOR_RESERVE_MB", "--reserve-mb", ks.number, shown_default="= max buffer",

@@ -17,6 +17,7 @@ from kernel.frames import samples_message, status_message
 log = logging.getLogger(__name__)
 
 Context = tuple[str, str, list[str]]  # device id, session id, columns
+BURST = 0.5  # seconds of lines at max_rate that may go out at once before decimating
 
 
 class LiveStream(threading.Thread):
@@ -60,6 +61,8 @@ class LiveStream(threading.Thread):
         self.connected = False
         self._frame_no = 0
         self._outage_logged = False
+        self._allowance = 0.0  # lines the display rate allows right now (a token bucket, see _budget)
+        self._allowance_at: float | None = None
 
     # -- read-loop side -----------------------------------------------------------------------------
     def offer(self, ctx: Context, chunks: list[tuple[bytes, int, float]]) -> None:
@@ -154,7 +157,7 @@ class LiveStream(threading.Thread):
                     self._stopping.wait(hold)
                 self._drain(items)
                 started = time.monotonic()
-                self._send_frames(items, max(started - last_frame, self.min_gap))
+                self._send_frames(items)
                 last_frame = started
                 # a send that blocked means the web app is pushing back: space the frames out more
                 self._gap = min(self.interval, max(self.min_gap, 2 * (time.monotonic() - started)))
@@ -176,19 +179,31 @@ class LiveStream(threading.Thread):
         assert self._ws is not None
         self._ws.send(text)
 
-    def _send_frames(self, items: list[tuple[Context, list[tuple[bytes, int, float]]]], span: float) -> None:
-        """One frame per context (session) among the items gathered over ``span`` seconds."""
+    def _send_frames(self, items: list[tuple[Context, list[tuple[bytes, int, float]]]]) -> None:
+        """One frame per context (session) among the items gathered."""
         start = 0
         for i in range(1, len(items) + 1):
             if i == len(items) or items[i][0] is not items[start][0]:
-                self._send_frame(items[start][0], [c for _, chunks in items[start:i] for c in chunks], span)
+                self._send_frame(items[start][0], [c for _, chunks in items[start:i] for c in chunks])
                 start = i
 
-    def _send_frame(self, ctx: Context, chunks: list[tuple[bytes, int, float]], span: float) -> None:
+    def _budget(self) -> int:
+        """Lines the display rate allows now: max_rate a second, with bursts of up to BURST seconds' worth.
+
+        A burst (the lines a late read or a pushed-back send gathered) goes out whole, so a viewer sees no
+        thinned stretch; only a device steadily faster than max_rate is decimated.
+        """
+        now = time.monotonic()
+        cap = self.max_rate * BURST
+        since = cap if self._allowance_at is None else (now - self._allowance_at) * self.max_rate
+        self._allowance = min(cap, self._allowance + since)
+        self._allowance_at = now
+        return max(int(self._allowance), 1)
+
+    def _send_frame(self, ctx: Context, chunks: list[tuple[bytes, int, float]]) -> None:
         """Send chunks as one samples message, keeping every k-th line above max_rate."""
         total = sum(c[1] for c in chunks)
-        budget = max(int(self.max_rate * min(span, 1.0)), 1)
-        k = max(-(-total // budget), 1)  # ceil
+        k = max(-(-total // self._budget()), 1)  # ceil
         parts = []
         n = 0
         skip = 0  # lines to skip at the start of the next chunk so every k-th line is kept across chunks
@@ -204,6 +219,7 @@ class LiveStream(threading.Thread):
                 parts.append(pre + (b"\n" + pre).join(kept) + b"\n")
                 n += len(kept)
         device, session, columns = ctx
+        self._allowance -= n
         self._frame_no += 1
         self._send(samples_message(device, session, self._frame_no, columns, b"".join(parts), n, k))
         self.frames_sent += 1

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from kernel import settings as ks
 from kernel.logs import setup_logging
 from simulator.control import COMMANDS_HELP, ControlFifo, run_command
 from simulator.device import Simulator
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "behind a stable symlink (the stand-in for a USB serial adapter), with fault injection.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     TABLE.add_arguments(p)
+    ks.add_version(p)
     return p
 
 

@@ -45,7 +45,6 @@ class PtyLink:
             termios.tcsetattr(slave, termios.TCSANOW, attrs)
             os.set_blocking(master, False)
             self.name = os.ttyname(slave)
-            self.link.parent.mkdir(parents=True, exist_ok=True)
             _replace_symlink(self.name, self.link)
         except OSError as err:
             os.close(master)

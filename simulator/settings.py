@@ -73,8 +73,6 @@ class SimSettings:
             problems.append(f"--linger must be >= 0 s, not {self.linger}")
         if logging.getLevelName(self.log_level.upper()) not in range(100):
             problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
-        if self.record is not None and not self.record.parent.is_dir():
-            problems.append(f"--record: folder {self.record.parent} does not exist")
         if problems:
             raise SimulatorConfigError("; ".join(problems))
 
@@ -86,7 +84,9 @@ def _delimiter(raw: str) -> str:
 
 FIELDS = (
     Field("link", "SENSOR_SIM_LINK", "--link", ks.path, metavar="PATH", shown_default="— (required)",
-          help="symlink to create, pointing at the pty (`/dev/pts/N`): the port the reader opens"),
+          check=ks.existing_parent,
+          help="symlink to create, pointing at the pty (`/dev/pts/N`): the port the reader opens; its folder "
+          "must exist"),
     Field("channels", "SENSOR_SIM_CHANNELS", "--channels", ks.integer, metavar="N", help="channels per line (1..1024)"),
     Field("rate", "SENSOR_SIM_RATE", "--rate", ks.number, metavar="HZ",
           help="lines per second; 0 = as fast as the reader takes them"),
@@ -110,9 +110,9 @@ FIELDS = (
           help="after `--count`/`--duration`: keep the pty open up to S s until the reader has taken everything"),
     Field("seed", None, "--seed", ks.integer, metavar="N",
           help="seed of the waveforms' noise, phases and amplitudes, and of garbage bytes: same seed, same lines"),
-    Field("record", None, "--record", ks.path, metavar="FILE", shown_default="none",
+    Field("record", None, "--record", ks.path, metavar="FILE", shown_default="none", check=ks.existing_parent,
           help="write every valid data line sent (no checksum, `\\n` endings) to FILE"),
-    Field("control", None, "--control", ks.path, metavar="PATH", shown_default="none",
+    Field("control", None, "--control", ks.path, metavar="PATH", shown_default="none", check=ks.existing_parent,
           help="create a FIFO at PATH accepting control commands"),
     Field("faults", None, "--faults", ks.words, metavar="LIST", shown_default="none",
           help="comma list injected in turn every `--fault-every` s: `" + ",".join(PERIODIC_FAULTS) + "` "
@@ -130,4 +130,6 @@ def build_settings(args: argparse.Namespace, env: Mapping[str, str]) -> SimSetti
     values = TABLE.read(args, env)
     if "link" not in values:
         raise SimulatorConfigError("--link / SENSOR_SIM_LINK is required: the symlink to create")
-    return SimSettings(**values)
+    settings = SimSettings(**values)
+    TABLE.validate(settings)
+    return settings

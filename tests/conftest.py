@@ -18,7 +18,7 @@ pytest_plugins = [
 ]
 
 # Fixtures that mount filesystems, install udev rules or boot containers: their users need root.
-ROOT_FIXTURES = {"tmpfs_factory", "udev_sandbox", "box"}
+ROOT_FIXTURES = {"tmpfs_factory", "read_only_dir", "udev_sandbox", "box"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

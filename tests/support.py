@@ -1,10 +1,15 @@
-"""Small helpers shared by the test areas: waiting on a condition with a deadline, and a free port."""
+"""Small helpers shared by the test areas: waiting on a condition with a deadline, a free port, and a
+console script's one-line error."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -25,3 +30,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def one_line_error(script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> str:
+    """Run a console script that must refuse its input: exit 2, one line on stderr, no traceback; the line."""
+    done = subprocess.run([str(Path(sys.executable).parent / script), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, (done.returncode, done.stderr)
+    return lines[0]

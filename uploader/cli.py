@@ -9,11 +9,13 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 
 from kernel.layout import uploader_log_path
 from kernel.logs import setup_logging
 from kernel.notify import Notifier, under_systemd
+from kernel.settings import add_version
 from uploader.errors import AlreadyRunning, SettingsError
 from uploader.lock import PidLock
 from uploader.settings import Settings, add_arguments, from_sources
@@ -51,18 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument("--once", action="store_true", help="run one upload pass + cleanup, then exit")
     modes.add_argument("--cleanup-only", action="store_true", help="only enforce the disk quota, then exit")
     add_arguments(parser.add_argument_group("settings (each also from the environment variable shown)"))
+    add_version(parser)
     return parser
 
 
 def configure_logging(settings: Settings, attached: bool, environ: Mapping[str, str]) -> None:
     """One handler: stderr when attached (journald-aware), else the log file; quiet third-party loggers."""
-    log_file = None if attached else settings.log_file or uploader_log_path(settings.data_dir)
+    log_file = None if attached else daemon_log_path(settings)
     setup_logging(settings.log_level, environ, log_file=log_file)
     # Never log request headers (signatures, key ids); Luigi's per-task chatter only when debugging.
     for name in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("luigi", "luigi-interface"):
         logging.getLogger(name).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
+
+
+def daemon_log_path(settings: Settings) -> Path:
+    """Where the detached daemon logs."""
+    return settings.log_file or uploader_log_path(settings.data_dir)
 
 
 def _install_stop(stop: threading.Event) -> dict[int, object]:
@@ -95,6 +103,9 @@ def run_daemon(settings: Settings, environ: Mapping[str, str]) -> int:
     except AlreadyRunning as err:
         print(f"sensor-uploader: {err}", file=sys.stderr)
         return EXIT_RUNNING
+    if not attached:  # the last words on the terminal: where the daemon went
+        print(f"sensor-uploader: detaching; pid in {settings.lock_path} (stop with: kill $(cat "
+              f"{settings.lock_path})), log in {daemon_log_path(settings)}", flush=True)
     stop = threading.Event()
     context = daemon.DaemonContext(
         detach_process=not attached,

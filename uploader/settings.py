@@ -72,7 +72,7 @@ class Settings:
 SECONDS, AT_LEAST_1 = ks.above(0), ks.at_least(1)
 
 FIELDS = (
-    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, metavar="DIR", default=None,
+    Field("data_dir", "SENSOR_DATA_DIR", "--data-dir", ks.path, metavar="DIR", default=None, check=ks.writable_dir,
           shown_default="— (required)", help="data directory written by `sensor-reader`"),
     Field("bucket", "SENSOR_S3_BUCKET", "--bucket", shown_default="— (required unless `--cleanup-only`)",
           help="bucket"),

@@ -11,6 +11,7 @@ import sys
 
 from kernel.logs import setup_logging
 from kernel.notify import Notifier
+from kernel.settings import add_version
 from web.config import TABLE, WebSettings
 from web.errors import ConfigError, WebError
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sensor-web", description="Serve the sensor box's live dashboard (Django + Channels on Daphne).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     TABLE.add_arguments(parser)
+    add_version(parser)
     parser.add_argument("--no-migrate", action="store_true",
                         help="do not create/update the database before serving")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -162,6 +162,10 @@ class WebSettings:
                               f"SENSOR_WEB_VIEWER_QUEUE_KB ({v['viewer_queue_kb'] // 2}), or a new viewer would "
                               "start too far behind")
         hsts = v["hsts_seconds"]
+        db_path = Path(v["db"] or db_default)
+        problem = ks.writable_dir(db_path.parent)
+        if problem:
+            raise ConfigError(f"SENSOR_WEB_DB / SENSOR_WEB_STATE_DIR: {problem}")
         return cls(
             secret_key=key,
             ephemeral_key=ephemeral,
@@ -174,7 +178,7 @@ class WebSettings:
             ingest_token=v["ingest_token"] or None,
             api_token=v["api_token"] or None,
             data_dir=data_dir,
-            db_path=Path(v["db"] or db_default),
+            db_path=db_path,
             login_required=v["login_required"],
             secure_cookies=https or v["secure_cookies"],
             https=https,

@@ -131,7 +131,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         background.ensure_started(hub)
         self.closing: asyncio.Task[None] | None = None
         self.viewer: Viewer = hub.subscribe(peer(self.scope), self._dropped)
-        self.viewer.offer(snapshot_text(hub, settings.SENSOR_WEB.data_dir))  # the panel fills at once
+        # The panel fills at once; this first health message also tells the page where the backfill ends.
+        self.viewer.offer(snapshot_text(hub, settings.SENSOR_WEB.data_dir))
         for text in markers.backfill(hub, settings.SENSOR_WEB.data_dir):  # the recording sessions' markers
             self.viewer.offer(text)
         self.sender = asyncio.get_running_loop().create_task(self._send_loop())
@@ -160,3 +161,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
         viewer = self.viewer
         while (text := await viewer.next()) is not None:
             await self.send(text_data=text)
+            # A send need not suspend: yield, so that a backfill (hundreds of messages) never holds up the
+            # ingest or the other viewers; a reader pushed back too long would drop frames at the seam.
+            await asyncio.sleep(0)

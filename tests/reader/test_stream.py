@@ -219,3 +219,26 @@ def test_lines_go_out_at_once_when_the_stream_is_idle(sink):
     rows = [r for f in sink.samples() for r in parse_rows(f)]
     assert [r[1] for r in rows] == ["0", "1", "2", "3", "4", "5"] and rows[5][0] == "1764061142.500000"
     assert all(f["decimation"] == 1 for f in sink.samples())
+
+
+def test_a_burst_goes_out_whole_and_a_steady_excess_is_thinned(sink):
+    """The display rate is an average: a burst (a late read) right after a frame is not decimated; more is."""
+    from reader.stream import LiveStream
+
+    stream = LiveStream(f"ws://127.0.0.1:{sink.port}/", "s3cret", lambda: {"device": "d"}, max_rate=1000.0)
+    stream.start()
+    try:
+        ctx = ("d", "s", ["seq", "ch1"])
+        sink.wait(lambda ms: any(m["type"] == "status" for m in ms))  # connected
+        stream.offer(ctx, [(b"0,0.5\n", 1, 1764061139.0)])
+        sink.wait(lambda ms: len([m for m in ms if m["type"] == "samples"]) == 1)
+        burst = b"".join(b"%d,0.5\n" % i for i in range(300))
+        stream.offer(ctx, [(burst, 300, 1764061139.3)])  # a few ms after the last frame
+        sink.wait(lambda ms: len([m for m in ms if m["type"] == "samples"]) == 2)
+        stream.offer(ctx, [(burst + burst, 600, 1764061139.31)])  # more than half a second's worth at once
+        sink.wait(lambda ms: len([m for m in ms if m["type"] == "samples"]) == 3)
+    finally:
+        stream.stop()
+    _, burst_frame, excess = sink.samples()
+    assert burst_frame["decimation"] == 1 and burst_frame["n"] == 300
+    assert excess["decimation"] > 1 and excess["n"] < 600

@@ -94,7 +94,7 @@ def test_dashboard_shows_what_the_simulator_sent_and_the_unplug(simulator: Any, 
             wait_for(lambda: text(driver, "alarm") == "S3 quota 96% used", 10, "the quota alarm line")
             assert text(driver, "st-backlog") == "3 batches, 2.5 MB"
             assert text(driver, "st-last-upload") == "2 min ago"
-            wait_for(lambda: "reader-sim0: connected" in text(driver, "st-services"), 10,
+            wait_for(lambda: "reader-sim0: device connected" in text(driver, "st-services"), 10,
                      "the reader's published status")
 
             # values read back from the page equal the simulator's line with that sequence number
@@ -141,6 +141,7 @@ def test_dashboard_shows_what_the_simulator_sent_and_the_unplug(simulator: Any, 
             assert lost >= 0
             wait_for(lambda: text(driver, "device-state") == "disconnected", 15, "the panel to show 'disconnected'")
             assert driver.find_element("id", "device-state").get_attribute("data-connected") == "false"
+            assert text(driver, "st-reader") == "waiting for the device"  # one state: never "recording" here
             assert driver.save_screenshot(str(ARTIFACTS / "web-dashboard-unplugged.png"))
             severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
             assert severe == [], severe

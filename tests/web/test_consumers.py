@@ -151,6 +151,39 @@ def test_new_viewer_gets_backfill_at_once(web_settings: Hub) -> None:
     assert got[1:] == [frame(i) for i in range(10)]
 
 
+def test_backfill_and_live_frames_join_without_duplicate_or_hole(web_settings: Hub) -> None:
+    """A viewer joining while frames stream in gets every frame once, in order; a health message marks the join."""
+    async def body() -> list[dict[str, Any]]:
+        source = ingest()
+        assert (await source.connect())[0]
+
+        async def feed() -> None:
+            for i in range(200):
+                await source.send_to(text_data=frame(i))
+                await asyncio.sleep(0.002)
+
+        feeding = asyncio.get_running_loop().create_task(feed())
+        while web_settings.devices.get("sim0") is None or web_settings.devices["sim0"].frames < 50:
+            await asyncio.sleep(0.005)
+        late = viewer()
+        assert (await late.connect())[0]
+        got: list[dict[str, Any]] = []
+        while not got or got[-1].get("frame") != 199:
+            got.append(json.loads(await late.receive_from(timeout=5.0)))
+            await late.send_to(text_data=json.dumps({"ack": len(got)}))
+        await feeding
+        await late.disconnect()
+        await source.disconnect()
+        return got
+
+    got = run(body)
+    frames = [m["frame"] for m in got if m["type"] == "samples"]
+    assert frames == list(range(frames[0], 200)) and frames[0] < 50  # backfill then live: contiguous
+    join = next(i for i, m in enumerate(got) if m["type"] == "health")
+    assert 0 < join < len(got) - 1 and got[join + 1]["type"] == "samples"  # history before it, live after
+    assert web_settings.dropped == 0
+
+
 def test_backfill_keeps_only_the_recent_seconds() -> None:
     now = [100.0]
     hub = Hub(backfill_seconds=30.0, clock=lambda: now[0])

@@ -2,6 +2,14 @@
 "use strict";
 (() => {
   const KEEP_SECONDS = 30;   // history kept per device (the largest selectable window)
+  // Rows carry the time the reader received their chunk, so a chunk's rows share one time stamp, and a
+  // chunk read late holds rows that came earlier. Drawn as is, every chunk would be a vertical stroke and a
+  // straight line to the next. So rows are drawn on a display clock: each one estimated row period after the
+  // previous row, sped up or slowed down (to at most 1.75 and at least 1/2 period a row) so that a chunk's
+  // last row lands on its receive time. A silence longer than SPREAD_MAX is a real pause of the device and
+  // stays a gap. Display only: the batch files keep the receive times.
+  const SPREAD_MAX = 0.25;
+  const DECAY = 0.99;  // per chunk, for the period estimate (about the last 100 chunks)
 
   // One device's samples: a linear typed-array buffer, compacted when full (amortised O(1) append) so
   // that any window is a contiguous subarray handed to uPlot without copying.
@@ -19,6 +27,9 @@
       this.dec = null; // the decimated view for the current window and width
       this.lastFrame = -1;
       this.newestArrived = 0;
+      this.newestRaw = 0;  // receive time of the newest row (its drawn time is on the display clock)
+      this.gapSum = 0;     // decaying sums of the time between chunks and of their rows: the row period
+      this.rowSum = 0;
     }
     alloc(cap) {
       const old = this.t;
@@ -59,7 +70,7 @@
       this.end = len;
     }
     // Parse a message's rows once: "<host time>,<device fields...>\n" per row.
-    append(rows, n, arrived) {
+    append(rows, n, arrived, decimation = 1) {
       this.makeRoom(n);
       const ncol = this.columns.length;
       let pos = 0;
@@ -89,8 +100,36 @@
         for (let k = 0; k < plotted.length; k++) this.y[k][i] = +fields[plotted[k] + 1];
         i++;
       }
+      this.spread(this.end, i, decimation);
       this.end = i;
       this.newestArrived = arrived;
+    }
+    // Move the rows [from, to) from their chunks' receive times onto the display clock (see SPREAD_MAX).
+    spread(from, to, k) {
+      const t = this.t;
+      let a = from;
+      while (a < to) {
+        const raw = t[a];
+        let b = a + 1;
+        while (b < to && t[b] === raw) b++;
+        const m = b - a;
+        const gap = raw - this.newestRaw;
+        if (gap > 0 && gap <= SPREAD_MAX) {  // the period: time over rows, both averaged over recent chunks
+          this.gapSum = DECAY * this.gapSum + gap;
+          this.rowSum = DECAY * this.rowSum + m * k;  // k: the reader sent every k-th line
+        }
+        const p = this.rowSum > 0 ? (k * this.gapSum) / this.rowSum : 0;
+        let x = a > this.start ? t[a - 1] : NaN;
+        if (!(raw - x <= SPREAD_MAX) || !(p > 0)) {
+          x = raw - m * p;  // the first rows, or after a pause: the chunk ends at its receive time
+          for (let j = 0; j < m; j++) t[a + j] = x += p;
+        } else {
+          const catchUp = Math.min(0.75 * p, Math.max(-p / 2, (raw - x) / m - p));
+          for (let j = 0; j < m; j++) t[a + j] = x += p + catchUp;
+        }
+        this.newestRaw = raw;
+        a = b;
+      }
     }
     newest() {
       const i = this.end - 1;
@@ -102,7 +141,7 @@
       const fields = this.lastRow.split(",");
       const text = {};
       this.columns.forEach((c, k) => { text[c] = fields[k + 1]; });
-      return { time: this.t[i], seq: this.seqIndex >= 0 ? this.seq[i] : null, values, row: this.lastRow, text };
+      return { time: this.newestRaw, seq: this.seqIndex >= 0 ? this.seq[i] : null, values, row: this.lastRow, text };
     }
     // First index with t >= from (binary search in the sorted live range).
     lowerBound(from) {

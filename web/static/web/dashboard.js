@@ -32,6 +32,8 @@
     chartKey: null,
     lastDrawnEnd: -1,
     hidden: new Set(),
+    joinPending: false,   // the backfill is still arriving on this connection
+    fellBehind: 0,        // times the server dropped this page for falling too far behind
   };
 
   // ---- websocket with reconnect and acknowledgements ----
@@ -48,6 +50,7 @@
       // The server sends its backfill again: start the buffers afresh instead of merging.
       ui.devices.forEach((d) => { d.series = null; });
       ui.chartKey = null;
+      ui.joinPending = true;
       stats.connected = true;
       setConn("open", "live");
     };
@@ -64,6 +67,7 @@
       const delay = Math.min(10000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() * 0.5);
       const again = `reconnecting in ${(delay / 1000).toFixed(1)} s`;
       // 4008: the server dropped this page for falling too far behind (a slow link or a stalled tab)
+      if (ev.code === 4008) ui.fellBehind++;
       setConn("closed", ev.code === 4403 ? "refused (log in again)" : ev.code === 4008 ? `too far behind, ${again}` : again);
       setTimeout(connect, delay);
     };
@@ -102,15 +106,18 @@
         d.series.key = key;
       }
       const s = d.series;
-      if (msg.frame <= s.lastFrame) return;  // already have it (backfill overlap)
+      // Backfill and live frames come in one ordered stream (the server switches from one to the other
+      // atomically): frame numbers only go up, and a gap means frames lost between the reader and here.
+      if (msg.frame <= s.lastFrame) return;
       if (s.lastFrame >= 0 && msg.frame > s.lastFrame + 1) stats.framesLost += msg.frame - s.lastFrame - 1;
       s.lastFrame = msg.frame;
-      s.append(msg.rows, msg.n, arrived);
+      s.append(msg.rows, msg.n, arrived, msg.decimation || 1);
       if (msg.device === ui.current) stats.lastArrived = arrived;
     } else if (msg.type === "status") {
       deviceEntry(msg.device).status = { ...msg, connected: !!msg.connected };
       renderStatus();
     } else if (msg.type === "health") {
+      if (ui.joinPending) markJoin();
       for (const [name, dev] of Object.entries(msg.devices || {})) {
         const d = deviceEntry(name);
         d.status = { ...(d.status || {}), ...dev };
@@ -122,14 +129,48 @@
     }
   }
 
+  // The first health message on a connection follows the backfill: what came before it was history.
+  function markJoin() {
+    ui.joinPending = false;
+    ui.devices.forEach((d) => {
+      const s = d.series;
+      if (s && s.end > s.start) s.join = { t: s.t[s.end - 1], frame: s.lastFrame, index: s.base + s.end - 1 };
+    });
+  }
+
   // ---- chart ----
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  // ISO 8601, 24-hour, UTC (session ids and the batch files are UTC too).
+  const isoDate = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  function isoTime(d, digits) {
+    const base = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+    return digits ? `${base}.${pad(d.getUTCMilliseconds(), 3).slice(0, digits)}` : base;
+  }
+  // Tick labels: the time of day, with as many decimals as the tick spacing needs; the date under the first.
+  function timeTicks(u, splits, axisIdx, space, incr) {
+    let digits = 0;
+    while (digits < 3 && Math.abs(incr * 10 ** digits - Math.round(incr * 10 ** digits)) > 1e-6) digits++;
+    return splits.map((v, i) => {
+      const d = new Date(v * 1000);
+      return i === 0 ? `${isoTime(d, digits)}\n${isoDate(d)}` : isoTime(d, digits);
+    });
+  }
+  function unitLabel() {
+    const d = ui.current && ui.devices.get(ui.current);
+    const unit = d && d.status && d.status.unit;
+    return unit ? String(unit) : "value";
+  }
+  function chartSize() {
+    const el = $("chart");
+    return { width: Math.max(280, el.clientWidth), height: Math.max(200, el.clientHeight) };
+  }
+
   function buildChart(series) {
     const el = $("chart");
     el.textContent = "";
     if (ui.chart) ui.chart.destroy();
     const opts = {
-      width: Math.max(300, el.clientWidth),
-      height: 420,
+      ...chartSize(),
       pxAlign: 0,
       legend: { show: false },
       cursor: { show: false },
@@ -138,11 +179,15 @@
         label: series.columns[c], stroke: COLORS[k % COLORS.length], width: 1, points: { show: false },
         show: !ui.hidden.has(series.columns[c]),
       }))),
-      axes: [{}, { size: 60 }],
+      axes: [
+        { label: "time (UTC)", values: timeTicks, space: 80, size: 60 },
+        { label: unitLabel(), size: 60 },
+      ],
       plugins: window.sensorMarkers ? [window.sensorMarkers.plugin()] : [],
     };
     ui.chart = new uPlot(opts, [new Float64Array(0)].concat(series.plotted.map(() => new Float64Array(0))), el);
     ui.chartKey = series.key;
+    ui.chartUnit = unitLabel();
     ui.lastDrawKey = null;
     buildToggles(series);
   }
@@ -177,7 +222,7 @@
     const d = ui.current && ui.devices.get(ui.current);
     const s = d && d.series;
     if (!s || s.end <= s.start) return false;
-    if (ui.chartKey !== s.key) buildChart(s);
+    if (ui.chartKey !== s.key || ui.chartUnit !== unitLabel()) buildChart(s);
     // Scroll with the wall clock between frames, but never run ahead of the data by more than 0.25 s.
     const newestT = s.t[s.end - 1];
     const ahead = Math.min(0.25, Math.max(0, (wallNow() - s.newestArrived) / 1000));
@@ -262,30 +307,57 @@
   };
   const set = (id, text) => { const el = $(id); if (el.textContent !== text) el.textContent = text; };
 
+  // One state for the device row and the reader row, so the two never contradict each other.
+  function deviceState(st) {
+    if (st.reader_online === false) return { key: "offline", device: "unknown (reader offline)", reader: "offline" };
+    const device = st.connected ? "connected" : "disconnected";
+    if (st.disk_error) return { key: "error", device, reader: `disk error: ${st.disk_error}` };
+    if (!st.connected) return { key: "waiting", device, reader: "waiting for the device" };
+    return { key: st.recording ? "recording" : "streaming", device, reader: st.recording ? "recording" : "streaming, not recording" };
+  }
+
+  // Long values (a port path, a session id) stay on one line, cut with an ellipsis; the full text is the tooltip.
+  function setTitled(id, text) {
+    set(id, text);
+    $(id).title = text;
+  }
+
+  // Display drops, shown only when there are any: frames the reader could not hand to the web app, frames
+  // missing between the reader and this page, times this page fell too far behind and was reconnected.
+  function renderDrops(st) {
+    const parts = [];
+    const atReader = (st && st.frames_dropped) || 0;
+    if (atReader) parts.push(`${atReader} not sent by the reader (web app busy or unreachable)`);
+    if (stats.framesLost) parts.push(`${stats.framesLost} lost on the way to this page`);
+    if (ui.fellBehind) parts.push(`this page fell behind ${ui.fellBehind}× and reloaded its data`);
+    stats.dropped = atReader + stats.framesLost;
+    $("drops-row").hidden = parts.length === 0;
+    set("st-dropped", parts.join("; "));
+  }
+
   function renderStatus() {
     const d = ui.current && ui.devices.get(ui.current);
     const st = d && d.status;
     const state = $("device-state");
     if (st) {
+      const now = deviceState(st);
       state.dataset.connected = String(!!st.connected);
-      set("device-state", st.connected ? "connected" : (st.reader_online === false ? "reader offline" : "disconnected"));
-      set("st-port", st.port || "–");
-      set("st-session", st.session || "–");
+      state.dataset.state = now.key;
+      set("device-state", now.device);
+      set("st-reader", now.reader);
+      setTitled("st-port", st.port || "–");
+      setTitled("st-session", st.session || "–");
       set("st-rate", st.rate != null ? `${Number(st.rate).toFixed(0)} Hz` : "–");
       set("st-lines", st.lines != null ? String(st.lines) : "–");
       set("st-rejects", st.rejects != null ? String(st.rejects) : "–");
       set("st-gaps", st.gaps != null ? `${st.gaps} (${st.missing || 0})` : "–");
       set("st-lost", lostText(st));
-      set("st-dropped", `${st.frames_dropped || 0} at the reader, ${stats.framesLost} on the way`);
-      let reader = st.recording ? "recording" : (st.connected ? "streaming" : "waiting for the device");
-      if (st.reader_online === false) reader = "offline";
-      if (st.disk_error) reader = `disk error: ${st.disk_error}`;
-      set("st-reader", reader);
     }
+    renderDrops(st);
     const h = ui.health;
     if (!h) return;
     const services = Object.entries(h.services || {}).map(([name, st]) => {
-      const state = name.startsWith("reader-") ? (st.connected ? "connected" : "disconnected") : (st.state || "?");
+      const state = name.startsWith("reader-") ? (st.connected ? "device connected" : "device disconnected") : (st.state || "?");
       const age = typeof st.time === "number" ? `, ${fmtAgo(st.time)}` : "";
       return `${name}: ${state}${age}`;
     });
@@ -299,7 +371,10 @@
       set("st-uploader", "no status published");
     }
     if (h.disk) set("st-disk", `${fmtBytes(h.disk.used)} of ${fmtBytes(h.disk.total)} used (${h.disk.percent}%), ${fmtBytes(h.disk.free)} free`);
-    if (h.web) set("st-viewers", `${h.web.viewers} (dropped ${h.web.dropped})`);
+    if (h.web) {
+      const behind = h.web.viewers_dropped ? ` (${h.web.viewers_dropped} disconnected for falling behind)` : "";
+      set("st-viewers", `${h.web.viewers}${behind}`);
+    }
     const alarm = $("alarm");
     const lines = h.alarms || [];
     alarm.hidden = lines.length === 0;
@@ -324,15 +399,32 @@
     e.target.setAttribute("aria-pressed", String(ui.paused));
     $("fps").textContent = ui.paused ? "paused" : "";
   });
-  window.addEventListener("resize", () => {
-    if (ui.chart) ui.chart.setSize({ width: Math.max(300, $("chart").clientWidth), height: 420 });
+  // The chart fills its box, which the layout sizes to the page (desktop and phone alike).
+  new ResizeObserver(() => {
+    if (ui.chart) ui.chart.setSize(chartSize());
     ui.lastDrawKey = null;
-  });
+  }).observe($("chart"));
 
   // For tests: the chart and the current device's buffers.
+  const currentSeries = () => { const d = ui.current && ui.devices.get(ui.current); return d && d.series; };
   window.__sensorDebug = {
     chart: () => ui.chart,
-    series: () => { const d = ui.current && ui.devices.get(ui.current); return d && d.series; },
+    series: currentSeries,
+  };
+  // Read-only view for tests and tools: copies of what the chart draws, and where the backfill ended.
+  window.sensorDashboard = {
+    data: () => {
+      const u = ui.chart;
+      const s = currentSeries();
+      if (!u || !s) return null;
+      return {
+        x: Array.from(u.data[0]), y: u.data.slice(1).map((a) => Array.from(a)), decimated: !!stats.decimated,
+        xRange: stats.xRange, join: s.join || null, period: s.rowSum > 0 ? s.gapSum / s.rowSum : null,
+        seq: stats.decimated ? null : Array.from(s.seq.subarray(s.lowerBound(u.data[0][0])).subarray(0, u.data[0].length)),
+      };
+    },
+    dropped: () => stats.dropped || 0,
+    labels: () => ui.chart && ui.chart.axes.map((a) => a.label),
   };
 
   connect();
