@@ -24,7 +24,7 @@ from tests.analysis.uploads import upload
 from tests.fixtures.s3 import running_s3
 
 from .browser import chromium
-from .conftest import TOKEN, VENV_BIN, require_assets, wait_for
+from .conftest import REPO, TOKEN, VENV_BIN, require_assets, wait_for
 
 LABEL = "stimulus on"
 
@@ -98,6 +98,8 @@ def test_a_marker_from_the_dashboard_reaches_the_analysis_through_s3(
                      "a second of samples after the marker")
             severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
             assert severe == [], severe
+            (REPO / "test-artifacts").mkdir(exist_ok=True)
+            assert driver.save_screenshot(str(REPO / "test-artifacts" / "web-dashboard-marker.png"))
 
         (session,) = list(session_dirs(server.data_dir))
         (marker,) = read_markers(session)

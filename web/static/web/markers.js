@@ -64,6 +64,8 @@
           ctx.fillStyle = COLOR;
           ctx.lineWidth = 1.5 * px;
           ctx.font = `${12 * px}px system-ui, sans-serif`;
+          ctx.textAlign = "left";  // uPlot leaves the axes' alignment on the context
+          ctx.textBaseline = "alphabetic";
           for (const m of shown()) {
             const x = Math.round(u.valToPos(m.t, "x", true));
             if (!(x >= left && x <= left + width)) continue;
