@@ -17,8 +17,9 @@ from kernel.settings import add_version, writable_file
 SOURCES = """\
 SRC is a session folder (DATA/<device>/<session>), a device folder (all its sessions), a data directory
 (with --device when it holds several devices), or s3://bucket/<prefix>/<box>/<device>[/<session>].
-Times: --start/--end take UTC ISO times (2026-11-25T09:00:00Z) or offsets from the first sample (90s,
-+5min, 2.5); --duration takes a length (10s).
+Times: --start/--end take UTC ISO times (2026-11-25T09:00:00Z), offsets from the first sample (90s,
++5min, 2.5) or event markers (marker:LABEL, the first so labelled; marker:LABEL#2 the second);
+--duration takes a length (10s).
 """
 
 EPILOG = (
@@ -32,6 +33,8 @@ examples:
   sensor-analysis plot DATA --device sim0 --channels ch1,ch2 --start 10s --duration 5s --out fig.png
   sensor-analysis compare SESSION_A SESSION_B --channels ch2 --align xcorr --out cmp.svg
   sensor-analysis overview s3://lab/box1/sim0/20261125T090000Z --out day.png --width 2400
+  sensor-analysis markers s3://lab/box1/sim0/20261125T090000Z
+  sensor-analysis plot SESSION --start marker:stimulus --duration 5s --out stimulus.png
   sensor-analysis export DATA/sim0 --start 2026-11-25T09:00Z --duration 1h --format parquet --out 9h.parquet
 """
 )
@@ -61,9 +64,9 @@ def _common(p: argparse.ArgumentParser, window: bool = True, channels: bool = Tr
             help="channels to use (default: all); repeat or comma-separate",
         )
     if window:
-        p.add_argument("--start", help="window start: UTC time or offset from the first sample")
+        p.add_argument("--start", help="window start: UTC time, offset from the first sample, or marker:LABEL")
         g = p.add_mutually_exclusive_group()
-        g.add_argument("--end", help="window end: UTC time or offset from the first sample")
+        g.add_argument("--end", help="window end: UTC time, offset from the first sample, or marker:LABEL")
         g.add_argument("--duration", help="window length (10s, 2min, 1h)")
     TABLE.add_arguments(p, ("endpoint_url", "threads"))
     prog = p.add_mutually_exclusive_group()
@@ -166,7 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     _image(p)
     p.set_defaults(func="cmd_overview")
 
-    p = sub_parser("export", "write the selection to one Parquet or CSV file")
+    p = sub_parser("markers", "the event markers placed while recording: time, label, source, user")
+    p.add_argument("source", metavar="SRC", help=SRC_HELP)
+    _common(p, channels=False)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    out.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func="cmd_markers")
+
+    p = sub_parser("export", "write the selection (and its markers, as OUT.markers.csv) to one Parquet or CSV file")
     p.add_argument("source", metavar="SRC", help=SRC_HELP)
     _common(p)
     p.add_argument("--format", choices=EXPORT_FORMATS, default="parquet", help="parquet (default) or csv")

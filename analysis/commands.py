@@ -18,6 +18,7 @@ from analysis.errors import AnalysisError
 from analysis.export import export_tables
 from analysis.gaps import gap_report
 from analysis.loading import Plan, iter_tables, lazy_frame, load_plan, plan
+from analysis.markers import in_window, markers_csv, markers_frame, markers_table
 from analysis.plots import plot_comparison, plot_overview, plot_waveform, save
 from analysis.readers import table_to_frame
 from analysis.settings import AnalysisSettings
@@ -63,7 +64,10 @@ def _plan(
 def _load(
     args: argparse.Namespace, settings: AnalysisSettings, source: str, channels: list[str] | None
 ) -> pd.DataFrame:
-    p = _plan(args, settings, source, channels)
+    return _load_plan(args, settings, _plan(args, settings, source, channels))
+
+
+def _load_plan(args: argparse.Namespace, settings: AnalysisSettings, p: Plan) -> pd.DataFrame:
     with _bar(args, len(p.batches), "loading") as bar:
         return load_plan(p, settings, bar.update)
 
@@ -126,8 +130,8 @@ def cmd_gaps(args: argparse.Namespace, settings: AnalysisSettings) -> int:
 def cmd_plot(args: argparse.Namespace, settings: AnalysisSettings) -> int:
     """Draw the waveform of a window to an image file."""
     chans = _channels(args)
-    frame = _load(args, settings, args.source, chans)
-    frame = _apply_filters(args, frame)
+    p = _plan(args, settings, args.source, chans)
+    frame = _apply_filters(args, _load_plan(args, settings, p))
     fig = plot_waveform(
         frame,
         transforms.channel_names(frame, chans and [c for c in chans if c != "seq"]),
@@ -135,6 +139,7 @@ def cmd_plot(args: argparse.Namespace, settings: AnalysisSettings) -> int:
         height=args.height,
         dpi=args.dpi,
         title=args.title,
+        markers=in_window(markers_frame(p.selection, settings), p.start, p.end),
     )
     print(save(fig, args.out, args.dpi))
     return 0
@@ -189,7 +194,8 @@ def cmd_overview(args: argparse.Namespace, settings: AnalysisSettings) -> int:
             for table in iter_tables(p, settings, bar.update):
                 builder.add(table_to_frame(table))
         env = builder.result()
-    fig = plot_overview(env, width=args.width, height=args.height, dpi=args.dpi, title=args.title)
+    fig = plot_overview(env, width=args.width, height=args.height, dpi=args.dpi, title=args.title,
+                        markers=in_window(markers_frame(p.selection, settings), p.start, p.end))
     print(save(fig, args.out, args.dpi))
     return 0
 
@@ -200,4 +206,24 @@ def cmd_export(args: argparse.Namespace, settings: AnalysisSettings) -> int:
     with _bar(args, len(p.batches), "export") as bar:
         path, rows = export_tables(iter_tables(p, settings, bar.update), args.out, args.format)
     print(f"{path}: {rows} rows")
+    markers = in_window(markers_frame(p.selection, settings), p.start, p.end)
+    if len(markers):  # the events of the exported span, beside the data
+        side = path.with_name(f"{path.stem}.markers.csv")
+        side.write_text(markers_csv(markers))
+        print(f"{side}: {len(markers)} markers")
+    return 0
+
+
+def cmd_markers(args: argparse.Namespace, settings: AnalysisSettings) -> int:
+    """List the event markers of a source: time, label, source, user, session."""
+    p = _plan(args, settings, args.source, None)
+    markers = in_window(markers_frame(p.selection, settings), p.start, p.end)
+    if args.csv:
+        sys.stdout.write(markers_csv(markers))
+    elif args.json:
+        out = [{**row, "time": row["time"].isoformat(), "user": row["user"] or None}
+               for row in markers.to_dict(orient="records")]
+        print(json.dumps(out, indent=2))
+    else:
+        print(markers_table(markers))
     return 0

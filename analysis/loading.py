@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.errors import BadTimeRange, UnknownChannel
+from analysis.markers import resolve_refs
 from analysis.readers import TIME_TYPE, read_batch, read_batch_frame, table_to_frame
 from analysis.settings import AnalysisSettings
 from analysis.sources import BatchRef, Selection, SessionInfo, resolve, with_spans
@@ -63,6 +64,7 @@ def plan(
     """Resolve a source and a window to the batches to read (batch time spans prune the window)."""
     selection = source if isinstance(source, Selection) else resolve(source, device, settings)
     columns = check_channels(selection.columns, channels)
+    start, end = resolve_refs(selection, (start, end), settings)  # marker:LABEL -> that marker's time
     window = Window.parse(start, end, duration)
     batches = selection.batches
     if window.unbounded and not need_spans:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from analysis.align import Alignment
 from analysis.envelope import Envelope, envelope
 from analysis.errors import AnalysisError
+from analysis.markers import draw_markers
 from analysis.transforms import channel_names
 
 FORMATS = ("png", "svg", "pdf")
@@ -49,10 +50,15 @@ def save(fig: Figure, out: str | Path, dpi: int | None = None) -> Path:
     return out
 
 
+def time_unit(index: pd.DatetimeIndex) -> tuple[str, float]:
+    """The unit of a time axis over ``index`` and its length in seconds: h beyond 2 h, min beyond 2 min, else s."""
+    span = (index[-1] - index[0]).total_seconds() if len(index) else 0.0
+    return ("h", 3600.0) if span > 7200 else ("min", 60.0) if span > 120 else ("s", 1.0)
+
+
 def _time_axis(index: pd.DatetimeIndex, origin: pd.Timestamp) -> tuple[np.ndarray, str]:
     seconds = (index.as_unit("ns").asi8 - origin.as_unit("ns").value) / 1e9
-    span = float(seconds[-1] - seconds[0]) if len(seconds) else 0.0
-    unit, scale = ("h", 3600.0) if span > 7200 else ("min", 60.0) if span > 120 else ("s", 1.0)
+    unit, scale = time_unit(index)
     label = f"time ({unit}) from {origin.tz_convert('UTC').strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
     return seconds / scale, label
 
@@ -65,8 +71,8 @@ def _axes(fig: Figure, n: int) -> list[Any]:
     return list(axes)
 
 
-def draw_envelope(env: Envelope, fig: Figure, title: str | None = None) -> Figure:
-    """Draw an envelope: one filled min..max band per channel (gaps stay empty)."""
+def draw_envelope(env: Envelope, fig: Figure, title: str | None = None, markers: pd.DataFrame | None = None) -> Figure:
+    """Draw an envelope: one filled min..max band per channel (gaps stay empty), and the markers if given."""
     x, label = _time_axis(env.centres, env.edges[0])
     for j, (ax, ch) in enumerate(zip(_axes(fig, len(env.channels)), env.channels, strict=True)):
         color = COLORS[j % len(COLORS)]
@@ -74,7 +80,14 @@ def draw_envelope(env: Envelope, fig: Figure, title: str | None = None) -> Figur
         ax.fill_between(x, lo, hi, color=color, linewidth=0.8, edgecolor=color, step="mid")
         ax.set_ylabel(ch)
         ax.margins(x=0)
+    _markers(fig, markers, env.edges[0], env.centres)
     return _finish(fig, label, title)
+
+
+def _markers(fig: Figure, markers: pd.DataFrame | None, origin: pd.Timestamp, index: pd.DatetimeIndex) -> None:
+    """Draw event markers on every axes of a time plot whose x axis starts at ``origin``."""
+    if markers is not None and len(markers) and len(index):
+        draw_markers(fig.axes, markers, origin, time_unit(index)[1])
 
 
 def _finish(fig: Figure, xlabel: str, title: str | None) -> Figure:
@@ -93,11 +106,12 @@ def plot_overview(
     height: int = DEFAULT_SIZE[1],
     dpi: int = DEFAULT_DPI,
     title: str | None = None,
+    markers: pd.DataFrame | None = None,
 ) -> Figure:
-    """Whole-session overview as a min/max envelope with one bucket per pixel column."""
+    """Whole-session overview as a min/max envelope with one bucket per pixel column (and event markers)."""
     fig = figure(width, height, dpi)
     env = data if isinstance(data, Envelope) else envelope(data, width, channels)
-    return draw_envelope(env, fig, title)
+    return draw_envelope(env, fig, title, markers)
 
 
 def plot_waveform(
@@ -108,19 +122,21 @@ def plot_waveform(
     height: int = DEFAULT_SIZE[1],
     dpi: int = DEFAULT_DPI,
     title: str | None = None,
+    markers: pd.DataFrame | None = None,
 ) -> Figure:
-    """Waveform of a window: one trace per channel, stacked, sharing the time axis."""
+    """Waveform of a window: one trace per channel, stacked, sharing the time axis (and event markers)."""
     names = channel_names(frame, channels)
     if len(frame) < 2:
         raise AnalysisError("the selected window holds fewer than two samples")
     fig = figure(width, height, dpi)
     if len(frame) > MAX_POINTS_PER_PIXEL * width:
-        return draw_envelope(envelope(frame, width, names), fig, title)
+        return draw_envelope(envelope(frame, width, names), fig, title, markers)
     x, label = _time_axis(frame.index, frame.index[0])
     for j, (ax, ch) in enumerate(zip(_axes(fig, len(names)), names, strict=True)):
         ax.plot(x, frame[ch].to_numpy(), color=COLORS[j % len(COLORS)], linewidth=1.0)
         ax.set_ylabel(ch)
         ax.margins(x=0)
+    _markers(fig, markers, frame.index[0], frame.index)
     return _finish(fig, label, title)
 
 

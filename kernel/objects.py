@@ -6,6 +6,8 @@ batch file's bytes), and ``session.json``, an :class:`UploadedManifest`: the loc
 fields (its batch count as ``batch_count``), ``box_id``, ``rows`` and one :class:`UploadedBatch` entry per
 batch with the object's key, format, checksums and the batch's time span and statistics. The uploader
 writes it last, once every batch is verified; the analysis reads it to find and prune batches.
+A session with event markers also has ``markers.jsonl`` (kernel.markers, the local file's bytes), uploaded
+before the manifest.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import json
 import re
 from typing import Any
 
-from kernel.layout import BATCH_PREFIX, MANIFEST_NAME
+from kernel.layout import BATCH_PREFIX, MANIFEST_NAME, MARKERS_NAME
 from kernel.manifest import SessionManifest
 
 PARQUET, CSV_GZ, CSV = "parquet", "csv.gz", "csv"
 FORMATS = (PARQUET, CSV_GZ, CSV)  # in order of preference when several exist for one batch
 CONTENT_TYPES = {PARQUET: "application/vnd.apache.parquet", CSV_GZ: "application/gzip", CSV: "text/csv"}
 MANIFEST_CONTENT_TYPE = "application/json"
+MARKERS_CONTENT_TYPE = "application/x-ndjson"
 
 # User metadata of every object (S3 may capitalise the names when it returns them).
 META_SHA256 = "sha256"  # sha256 of the object's bytes
@@ -44,6 +47,11 @@ def batch_object_name(stem: str, form: str) -> str:
 def manifest_key(session_prefix: str) -> str:
     """The uploaded manifest's key under a session's key prefix."""
     return f"{session_prefix}/{MANIFEST_NAME}" if session_prefix else MANIFEST_NAME
+
+
+def markers_key(session_prefix: str) -> str:
+    """The uploaded markers file's key under a session's key prefix."""
+    return f"{session_prefix}/{MARKERS_NAME}" if session_prefix else MARKERS_NAME
 
 
 def is_manifest_key(key: str) -> bool:

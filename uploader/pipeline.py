@@ -25,7 +25,8 @@ from typing import Any
 
 from kernel.layout import MANIFEST_NAME, committed_batches
 from kernel.manifest import SessionManifest
-from kernel.objects import MANIFEST_CONTENT_TYPE, META_BOX, object_key
+from kernel.markers import markers_path
+from kernel.objects import MANIFEST_CONTENT_TYPE, MARKERS_CONTENT_TYPE, META_BOX, markers_key, object_key
 from kernel.upload_state import (
     ProcessedBatch,
     ProcessingFailure,
@@ -368,6 +369,12 @@ class Pipeline:
         sha, md5 = digests(doc)
         s = self.settings
         key = object_key(s.prefix, s.box_id, session_dir.parent.name, session_dir.name, MANIFEST_NAME)
+        markers = markers_path(session_dir)
+        if markers.is_file():  # event markers go up with the session, before the manifest that completes it
+            data = markers.read_bytes()
+            m_sha, m_md5 = digests(data)
+            m_key = markers_key(object_key(s.prefix, s.box_id, session_dir.parent.name, session_dir.name))
+            self.store.put_verified(m_key, data, len(data), m_sha, m_md5, MARKERS_CONTENT_TYPE, {META_BOX: s.box_id})
         self.store.put_verified(key, doc, len(doc), sha, md5, MANIFEST_CONTENT_TYPE, {META_BOX: s.box_id})
         TouchedMarker(manifest_key=key, manifest_sha256=sha, batches=len(entries), touched_at=time.time()).save(
             session_dir

@@ -16,6 +16,7 @@ from web.status import snapshot_text
 log = logging.getLogger(__name__)
 
 GROUP = "sensor.live"
+MARKER_MESSAGE = "stream.marker"  # a marker announcement relayed to every process's viewers (web.markers)
 HEALTH_PERIOD = 1.0
 REJOIN_PERIOD = 600.0
 
@@ -64,6 +65,8 @@ def apply_layer_message(hub: Hub, message: dict[str, Any]) -> None:
         hub.publish(message["text"], message["msg_type"], device)
     elif kind == "stream.ingest":
         (hub.ingest_opened if message.get("open") else hub.ingest_closed)(device)
+    elif kind == MARKER_MESSAGE:
+        hub.broadcast(message["text"])
 
 
 async def _join(layer: Any, channel: str) -> bool:

@@ -57,11 +57,15 @@ FIELDS = (
     Field("box_id", "SENSOR_BOX_ID", parse=ks.stripped, default=None, shown_default="hostname",
           help="the box's name (made path-safe, as in the uploader's S3 keys): the label `box` on every "
           "metric"),
+    Field("api_token", "SENSOR_WEB_API_TOKEN", parse=ks.stripped, default=None,
+          help="bearer token for scripts posting event markers to `/api/markers`; unset = only logged-in "
+          "dashboard users (or anyone on an open display) can place markers"),
     Field("data_dir", "SENSOR_DATA_DIR", parse=ks.path, default=Path(DEFAULT_DATA_DIR),
-          help=f"data directory: `{STATUS_DIRNAME}/*.json` health files and the disk-use figure"),
+          help=f"data directory: `{STATUS_DIRNAME}/*.json` health files, the disk-use figure, and the recording "
+          "sessions' event markers (written)"),
     Field("login_required", "SENSOR_WEB_LOGIN_REQUIRED", parse=ks.boolean, default=False,
-          help="viewers must log in (Django auth) for `/`, `/api/status`, `/ws/live/` and `/metrics` (or its "
-          "token); provisioning turns "
+          help="viewers must log in (Django auth) for `/`, `/api/status`, `/api/markers` (scripts: the API token), "
+          "`/ws/live/` and `/metrics` (or its token); provisioning turns "
           "it on, an open lab display or the demo leaves it off. `/admin/` always needs a staff login"),
     Field("secure_cookies", "SENSOR_WEB_SECURE_COOKIES", parse=ks.boolean, default=False,
           help="`Secure` flag on session/CSRF cookies (turn on behind HTTPS)"),
@@ -138,6 +142,7 @@ class WebSettings:
     ingest_token: str | None
     metrics_token: str | None
     box_id: str
+    api_token: str | None
     data_dir: Path
     db_path: Path
     login_required: bool
@@ -182,6 +187,7 @@ class WebSettings:
             ingest_token=v["ingest_token"] or None,
             metrics_token=v["metrics_token"] or None,
             box_id=safe_id(v["box_id"] or socket.gethostname()),
+            api_token=v["api_token"] or None,
             data_dir=data_dir,
             db_path=db_path,
             login_required=v["login_required"],

@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from kernel.frames import parse_envelope
-from web import background
+from web import background, markers
 from web.hub import get_hub
 from web.status import snapshot_text
 from web.viewer import Viewer
@@ -133,6 +133,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.viewer: Viewer = hub.subscribe(peer(self.scope), self._dropped)
         # The panel fills at once; this first health message also tells the page where the backfill ends.
         self.viewer.offer(snapshot_text(hub, settings.SENSOR_WEB.data_dir))
+        for text in markers.backfill(hub, settings.SENSOR_WEB.data_dir):  # the recording sessions' markers
+            self.viewer.offer(text)
         self.sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -134,5 +134,6 @@ def test_units_follow_the_user_and_paths_settings(tmp_path: Path) -> None:
             assert "/var/lib/sensor" not in text and "/opt/sensor" not in text and "User=sensor" not in text
             assert not any(line.startswith("StateDirectory=") for line in lines)
     assert "ReadWritePaths=/srv/rec/data" in (tmp_path / "sensor-reader@ttyUSB0.service").read_text()
-    assert "ReadWritePaths=/srv/rec/web" in (tmp_path / "sensor-web.service").read_text()
+    web = (tmp_path / "sensor-web.service").read_text()
+    assert "ReadWritePaths=/srv/rec/web" in web and "ReadWritePaths=/srv/rec/data" in web  # markers
     verify(sorted(tmp_path.iterdir()), "/srv/rec/venv/bin")

@@ -59,12 +59,14 @@ def test_production_mode_serves_static_hides_debug_and_sets_headers(web_server: 
     page = body.decode()
     scripts = re.findall(r'src="([^"]+)"', page)
     assert scripts == ["/static/vendor/uplot/uPlot.iife.min.js", "/static/web/buffers.js",
-                       "/static/web/dashboard.js"]
+                       "/static/web/markers.js", "/static/web/dashboard.js"]
 
     for path, kind in [("/static/vendor/uplot/uPlot.iife.min.js", "javascript"),
                        ("/static/vendor/uplot/uPlot.min.css", "text/css"),
                        ("/static/web/dashboard.js", "javascript"),
                        ("/static/web/buffers.js", "javascript"),
+                       ("/static/web/markers.js", "javascript"),
+                       ("/static/web/markers.css", "text/css"),
                        ("/static/admin/css/base.css", "text/css")]:
         status, headers, body = fetch(server.url + path)
         assert status == 200, path

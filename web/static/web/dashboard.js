@@ -124,6 +124,8 @@
       }
       ui.health = msg;
       renderStatus();
+    } else if (msg.type === "marker" && window.sensorMarkers) {
+      window.sensorMarkers.add(msg);  // markers.js lists and draws it
     }
   }
 
@@ -181,6 +183,7 @@
         { label: "time (UTC)", values: timeTicks, space: 80, size: 60 },
         { label: unitLabel(), size: 60 },
       ],
+      plugins: window.sensorMarkers ? [window.sensorMarkers.plugin()] : [],
     };
     ui.chart = new uPlot(opts, [new Float64Array(0)].concat(series.plotted.map(() => new Float64Array(0))), el);
     ui.chartKey = series.key;
