@@ -2,7 +2,8 @@
 
 Keys: ``<prefix>/<box id>/<device id>/<session id>/`` holds one object per committed batch,
 ``batch-NNNNNN.<format>`` (``parquet``: zstd, the batch schema of kernel.batch; ``csv.gz``/``csv``: the
-batch file's bytes), and ``session.json``, an :class:`UploadedManifest`: the local session manifest's
+batch file's bytes), the session's event markers as ``markers.jsonl`` when it has any (uploaded before the
+manifest), and ``session.json``, an :class:`UploadedManifest`: the local session manifest's
 fields (its batch count as ``batch_count``), ``box_id``, ``rows`` and one :class:`UploadedBatch` entry per
 batch with the object's key, format, checksums and the batch's time span and statistics. The uploader
 writes it last, once every batch is verified; the analysis reads it to find and prune batches.
@@ -15,13 +16,14 @@ import json
 import re
 from typing import Any
 
-from kernel.layout import BATCH_PREFIX, MANIFEST_NAME
+from kernel.layout import BATCH_PREFIX, MANIFEST_NAME, MARKERS_NAME
 from kernel.manifest import SessionManifest
 
 PARQUET, CSV_GZ, CSV = "parquet", "csv.gz", "csv"
 FORMATS = (PARQUET, CSV_GZ, CSV)  # in order of preference when several exist for one batch
 CONTENT_TYPES = {PARQUET: "application/vnd.apache.parquet", CSV_GZ: "application/gzip", CSV: "text/csv"}
 MANIFEST_CONTENT_TYPE = "application/json"
+MARKERS_CONTENT_TYPE = "application/x-ndjson"
 
 # User metadata of every object (S3 may capitalise the names when it returns them).
 META_SHA256 = "sha256"  # sha256 of the object's bytes
@@ -44,6 +46,11 @@ def batch_object_name(stem: str, form: str) -> str:
 def manifest_key(session_prefix: str) -> str:
     """The uploaded manifest's key under a session's key prefix."""
     return f"{session_prefix}/{MANIFEST_NAME}" if session_prefix else MANIFEST_NAME
+
+
+def markers_key(session_prefix: str) -> str:
+    """The uploaded event markers' key under a session's key prefix (the local file's name)."""
+    return f"{session_prefix}/{MARKERS_NAME}" if session_prefix else MARKERS_NAME
 
 
 def is_manifest_key(key: str) -> bool:
