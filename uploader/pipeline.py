@@ -95,8 +95,8 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self._store = store
         self._pool: ThreadPoolExecutor | None = None
-        # Called after each piece of real progress (a chunk processed, an upload verified): the service
-        # sends WATCHDOG=1 from it, so long passes keep the watchdog fed and a hung request starves it.
+        # Called after each upload verified: the service sends WATCHDOG=1 from it, so long passes keep the
+        # watchdog fed and a hung request starves it.
         self.heartbeat: Callable[[], None] = lambda: None
         self.progress: Any = None
         self.uploaded = self.uploaded_bytes = self.skipped = 0
@@ -118,11 +118,14 @@ class Pipeline:
 
     def warm_up(self) -> None:
         """Import the processing stack and build the client and pool now, not on the first batch."""
+        import pyarrow
         import pyarrow.csv
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
 
         import uploader.tasks  # noqa: F401 - Luigi and Dask
 
+        # Arrow's default (mimalloc) pool keeps freed pages for each thread: about 20 MB more over a catch-up.
+        pyarrow.set_memory_pool(pyarrow.system_memory_pool())
         _ = self.store, self.pool
 
     def close(self) -> None:
@@ -140,15 +143,14 @@ class Pipeline:
         started = time.perf_counter()
         before = (self.uploaded, self.uploaded_bytes, self.skipped)
         s, errors = self.settings, []
-        listings: dict[Path, dict[str, dict[str, Any]] | None] = {}
+        listings = self._list(plan)
         inflight: set[Future[Outcome]] = set()
-        for chunk in cut(plan.batches, s.chunk, 2 * s.concurrency):
+        for chunk in cut(plan.batches, s.chunk, s.concurrency):
             self._collect(inflight, errors, keep=s.chunk)
             if self.stop.is_set():
                 break
             task = ProcessChunk(batches=[str(b) for b in chunk], fmt=s.upload_format, workers=s.workers)
             build(task)
-            self.heartbeat()
             errors += [BatchError(f"processing {f.batch}: {f.error}") for f in task.failures]
             failed = {Path(f.batch) for f in task.failures}
             for batch, target in zip(chunk, task.output(), strict=True):
@@ -159,15 +161,14 @@ class Pipeline:
                     continue
                 if not info.valid:
                     log.error("%s: %s; uploading the original CSV as is", info.name, info.error)
-                listing = self._listing(batch, listings)
-                inflight.add(self.pool.submit(self._upload, batch, info, listing))
+                inflight.add(self.pool.submit(self._upload, batch, info, listings[batch.parent]))
         self._collect(inflight, errors, keep=0)
         if self.stop.is_set():
             errors.append(Stopped("stop requested"))
         else:
             for sdir in plan.publish:
                 try:
-                    self.publish(sdir)
+                    self.publish(sdir, listings.get(sdir))
                 except UploaderError as err:
                     errors.append(err)
         return PassResult(
@@ -209,17 +210,21 @@ class Pipeline:
         if self.progress is not None:
             self.progress.update(outcome.size)
 
-    def _listing(self, batch: Path, listings: dict[Path, Any]) -> dict[str, dict[str, Any]] | None:
-        """The session's objects from this batch's name on: one request instead of a HEAD per batch.
+    def _list(self, plan: Plan) -> dict[Path, Future[dict[str, dict[str, Any]] | None]]:
+        """Ask for each session's objects from its first pending batch's name on, in the upload threads.
 
-        Batch names sort by index, so listing after the first pending batch's name skips the uploaded
-        part of a long session. Keys uploaded later in the pass are missing, but those have markers.
+        One request instead of a HEAD per batch; batch names sort by index, so the uploaded part of a long
+        session is skipped, and the listing runs while the first chunk is processed. Keys uploaded later in
+        the pass are missing from it, but those batches have their markers.
         """
-        sdir = batch.parent
-        if sdir not in listings:
+        first: dict[Path, Path] = {}
+        for b in plan.batches:
+            first.setdefault(b.parent, b)
+        out = {}
+        for sdir, b in first.items():
             prefix = self._session_prefix(sdir)
-            listings[sdir] = self.store.listing(prefix + "/", start_after=f"{prefix}/{batch_stem(batch)}")
-        return listings[sdir]
+            out[sdir] = self.pool.submit(self.store.listing, prefix + "/", f"{prefix}/{batch_stem(b)}")
+        return out
 
     def _session_prefix(self, sdir: Path) -> str:
         """``<prefix>/<box>/<device>/<session>``."""
@@ -227,15 +232,14 @@ class Pipeline:
 
     # --- one batch (in an upload thread) ------------------------------------------------------------
 
-    def _upload(self, batch: Path, info: ProcessedBatch, listing: dict[str, Any] | None) -> Outcome:
+    def _upload(self, batch: Path, info: ProcessedBatch, listing: Future[dict[str, Any] | None]) -> Outcome:
         """Upload one processed batch (unless already there), verify it, write its marker; never raises."""
         key = f"{self._session_prefix(batch.parent)}/{batch_object_name(batch_stem(batch), info.format)}"
         source = Path(info.object_file)
         try:
             uploaded, head = self.store.put_verified(
                 key, source, info.object_size, info.object_sha256, info.object_md5, info.content_type,
-                {META_SOURCE_SHA256: info.sha256, META_BOX: self.settings.box_id},
-                None if listing is None else {k: v for k, v in listing.items() if k == key},
+                {META_SOURCE_SHA256: info.sha256, META_BOX: self.settings.box_id}, listing.result(),
             )
             marker = UploadedMarker(
                 name=batch.name, key=key, format=info.format, object_size=info.object_size,
@@ -260,7 +264,7 @@ class Pipeline:
 
     # --- publishing ---------------------------------------------------------------------------------
 
-    def publish(self, session_dir: Path) -> None:
+    def publish(self, session_dir: Path, listing: Future[dict[str, Any] | None] | None = None) -> None:
         """Upload the session's markers and manifest once every batch is verified, then mark it touched."""
         manifest = SessionManifest.load(session_dir)
         if not manifest.closed:
@@ -274,14 +278,17 @@ class Pipeline:
         if manifest.batches and manifest.batches != len(entries):
             log.warning("%s: manifest counts %d batches, %d on disk", session_dir, manifest.batches, len(entries))
         prefix, box = self._session_prefix(session_dir), {META_BOX: self.settings.box_id}
+        listed = listing.result() if listing is not None else None
         markers = session_dir / MARKERS_NAME
         if markers.exists():
             data = markers.read_bytes()
-            self.store.put_verified(markers_key(prefix), data, len(data), *digests(data), MARKERS_CONTENT_TYPE, box)
+            self.store.put_verified(
+                markers_key(prefix), data, len(data), *digests(data), MARKERS_CONTENT_TYPE, box, listed
+            )
         doc = session_document(manifest, self.settings.box_id, entries)
         sha, md5 = digests(doc)
         key = manifest_key(prefix)
-        self.store.put_verified(key, doc, len(doc), sha, md5, MANIFEST_CONTENT_TYPE, box)
+        self.store.put_verified(key, doc, len(doc), sha, md5, MANIFEST_CONTENT_TYPE, box, listed)
         TouchedMarker(manifest_key=key, manifest_sha256=sha, batches=len(entries), touched_at=time.time()).save(
             session_dir
         )

@@ -102,6 +102,7 @@ class Service:
         """Iterate until stopped (or once); exit code 0, or 1/4 after --once with failures/alarm."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.pipeline.warm_up()
+        self._probe()  # opens the first connection too: the first batch pays no warm-up
         self.notifier.ready()
         log.info(
             "uploading %s to s3://%s/%s as %s (box %s)",
@@ -189,10 +190,7 @@ class Service:
         if self._problem is not None and time.monotonic() < self._next_try:
             return False
         self._publish()  # the backlog as seen now, before any network call
-        try:
-            self.pipeline.store.probe()
-        except UploaderError as err:
-            self._failed(err)
+        if self._problem is not None and not self._probe():
             return False
         self.state = "uploading"
         self._publish()
@@ -221,6 +219,15 @@ class Service:
         if not self.backlog[0] or self.stop.is_set():
             self._end_progress()
         return result.ok
+
+    def _probe(self) -> bool:
+        """One cheap request (after a problem: before a whole pass); False when S3 still fails."""
+        try:
+            self.pipeline.store.probe()
+        except UploaderError as err:
+            self._failed(err)
+            return False
+        return True
 
     def _start_progress(self, work: Plan) -> None:
         """A progress bar over the whole backlog (kept across passes) when it is large and we are on a terminal."""

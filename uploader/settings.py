@@ -39,7 +39,7 @@ class Settings:
     fatal_retry: float = 300.0
     concurrency: int = 4
     workers: int = 2
-    chunk: int = 64
+    chunk: int = 8
     max_batches: int = 512
     connect_timeout: float = 5.0
     read_timeout: float = 30.0

@@ -74,11 +74,13 @@ class ProcessChunk(luigi.Task):
     def run(self) -> None:
         """Process the batches not processed yet, ``workers`` at a time."""
         import dask
-        from dask import delayed
+        import dask.local
+        import dask.threaded
 
         todo = [Path(t.path) for t, out in zip(self.input(), self.output(), strict=True) if not out.exists()]
-        work = [delayed(process_batch)(str(b), self.fmt, str(staging_dir(b.parent))) for b in todo]
-        scheduler = "threads" if self.workers > 1 else "synchronous"
+        work = [dask.delayed(process_batch)(str(b), self.fmt, str(staging_dir(b.parent))) for b in todo]
+        # The scheduler given as a function: by name, Dask would first import distributed when installed.
+        scheduler = dask.threaded.get if self.workers > 1 else dask.local.get_sync
         results = dask.compute(*work, scheduler=scheduler, num_workers=self.workers)
         self.failures = [r for r in results if isinstance(r, ProcessingFailure)]
 
