@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
                 runs = Runs(server, bucket, base, f"link{mbit:g}", batches, args.link_seconds, args.concurrency)
                 print(f"link: {mbit:g} Mbit/s, {rtt:g} ms RTT, {batches} batches ...", flush=True)
                 proxy = subprocess.Popen([sys.executable, "-m", "bench.link", str(server.port), str(mbit), str(rtt)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                 try:
                     assert proxy.stdout is not None
                     out = runs.compare(f"http://127.0.0.1:{proxy.stdout.readline().strip()}", args.rounds)

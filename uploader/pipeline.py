@@ -1,7 +1,7 @@
 """One upload pass: Luigi processes chunks of batches, a bounded thread pool uploads them as they come.
 
 Design, in one process. A pass's batches (oldest first, at most ``max_batches``) are cut into chunks. For
-each chunk the pass builds one ``ProcessChunk`` task (uploader/tasks.py: Luigi's local scheduler, Dask
+each chunk (the first ones small) the pass builds one ``ProcessChunk`` task (uploader/tasks.py: Luigi's local scheduler, Dask
 threads) and hands the processed batches to the upload pool (``concurrency`` threads sharing one boto3
 client, both created at start-up so the first batch pays no warm-up). The next chunk is processed while
 those upload; processing waits while more than a chunk of uploads is outstanding, so a pass never holds
@@ -78,12 +78,12 @@ class PassResult:
     seconds: float
 
 
-def cut(batches: list[Path], chunk: int, first: int) -> list[list[Path]]:
-    """The pass's chunks, oldest first: a small first one, so uploading starts at once, then full ones."""
-    size, out, i = min(chunk, first), [], 0
+def cut(batches: list[Path], chunk: int) -> list[list[Path]]:
+    """The pass's chunks, oldest first: 1 batch, then 2, 4 … up to ``chunk``, so uploading starts at once."""
+    size, out, i = 1, [], 0
     while i < len(batches):
         out.append(batches[i : i + size])
-        i, size = i + size, chunk
+        i, size = i + size, min(chunk, 2 * size)
     return out
 
 
@@ -145,7 +145,7 @@ class Pipeline:
         s, errors = self.settings, []
         listings = self._list(plan)
         inflight: set[Future[Outcome]] = set()
-        for chunk in cut(plan.batches, s.chunk, s.concurrency):
+        for chunk in cut(plan.batches, s.chunk):
             self._collect(inflight, errors, keep=s.chunk)
             if self.stop.is_set():
                 break
