@@ -84,7 +84,9 @@ def pss_mb(pids: set[int]) -> float:
     return total / 1024
 
 
-def rclone_copy(server: S3Server, src: Path, bucket: str, prefix: str, transfers: int, endpoint: str) -> float:
+def rclone_copy(
+    server: S3Server, src: Path, bucket: str, prefix: str, transfers: int, endpoint: str
+) -> float:
     """Seconds for ``rclone copy`` of a session's batch files (env-configured remote, no config file)."""
     env = {
         **os.environ,
@@ -95,8 +97,18 @@ def rclone_copy(server: S3Server, src: Path, bucket: str, prefix: str, transfers
         "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": server.secret_key,
         "RCLONE_CONFIG_BENCH_REGION": "us-east-1",
     }
-    args = [rclone_binary(), "copy", str(src), f"bench:{bucket}/{prefix}", "--include", "batch-*.csv",
-            "--transfers", str(transfers), "--config", "/dev/null"]
+    args = [
+        rclone_binary(),
+        "copy",
+        str(src),
+        f"bench:{bucket}/{prefix}",
+        "--include",
+        "batch-*.csv",
+        "--transfers",
+        str(transfers),
+        "--config",
+        "/dev/null",
+    ]
     started = time.perf_counter()
     subprocess.run(args, env=env, check=True, capture_output=True, timeout=900)
     return time.perf_counter() - started
@@ -121,13 +133,25 @@ def catch_up(server: S3Server, bucket: str, base: Path, args: argparse.Namespace
     """Run the daemon over a backlog, sampling its PSS; the report line."""
     data = base / "catchup"
     per = args.backlog // 4
-    sessions = [make_session(data, f"dev{i}", T0 + timedelta(hours=i), batches=per, rows=int(args.backlog_seconds
-                             * 1000), channels=8) for i in range(4)]
+    sessions = [
+        make_session(
+            data,
+            f"dev{i}",
+            T0 + timedelta(hours=i),
+            batches=per,
+            rows=int(args.backlog_seconds * 1000),
+            channels=8,
+        )
+        for i in range(4)
+    ]
     size = sum(b.stat().st_size for s in sessions for b in committed_batches(s))
     os.sync()
     extra = ("--foreground", "--prefix", "catchup", "--workers", "2", "--interval", "5")
-    proc = start(uploader_args(server, bucket, data, *extra), uploader_env(server, SENSOR_UPLOAD_PROGRESS="off"),
-                 base / "catchup.log")
+    proc = start(
+        uploader_args(server, bucket, data, *extra),
+        uploader_env(server, SENSOR_UPLOAD_PROGRESS="off"),
+        base / "catchup.log",
+    )
     peak, seen, started = 0.0, set(), time.monotonic()
     try:
         while not all(is_touched(s) for s in sessions):
@@ -141,19 +165,31 @@ def catch_up(server: S3Server, bucket: str, base: Path, args: argparse.Namespace
         idle = pss_mb(tree(proc.pid))
     finally:
         stop(proc)
-    return (f"catch-up of {per * 4} batches ({size / 1e6:.0f} MB CSV, {size / per / 4e3:.0f} kB each, parquet) "
-            f"in {took:.1f} s: PSS peak {peak:.0f} MB, after it {idle:.0f} MB, {len(seen)} process(es) "
-            f"[target <= 120 MB]")
+    return (
+        f"catch-up of {per * 4} batches ({size / 1e6:.0f} MB CSV, {size / per / 4e3:.0f} kB each, parquet) "
+        f"in {took:.1f} s: PSS peak {peak:.0f} MB, after it {idle:.0f} MB, {len(seen)} process(es) "
+        f"[target <= 120 MB]"
+    )
 
 
 # --- commit → verified latency --------------------------------------------------------------------
 
 
-def latencies(server: S3Server, bucket: str, base: Path, watch: bool, args: argparse.Namespace) -> list[float]:
+def latencies(
+    server: S3Server, bucket: str, base: Path, watch: bool, args: argparse.Namespace
+) -> list[float]:
     """Seconds from each commit to its verified marker, ``args.commits`` batches, trigger on or off."""
     data = base / f"latency-{int(watch)}"
     sdir = make_session(data, "dev1", T0, batches=0, closed=False)
-    extra = ("--foreground", "--interval", str(args.interval), "--prefix", f"latency{int(watch)}", "--workers", "2")
+    extra = (
+        "--foreground",
+        "--interval",
+        str(args.interval),
+        "--prefix",
+        f"latency{int(watch)}",
+        "--workers",
+        "2",
+    )
     env = uploader_env(server, SENSOR_UPLOAD_WATCH="1" if watch else "0", SENSOR_UPLOAD_PROGRESS="off")
     proc = start(uploader_args(server, bucket, data, *extra), env, base / f"latency-{int(watch)}.log")
     pending: dict[Path, float] = {}
@@ -203,12 +239,21 @@ def _idle(data: Path) -> bool:
 class Runs:
     """Fresh copies of one generated session, timed through the uploader or rclone."""
 
-    def __init__(self, server: S3Server, bucket: str, base: Path, name: str, batches: int, seconds: float,
-                 concurrency: int) -> None:
+    def __init__(
+        self,
+        server: S3Server,
+        bucket: str,
+        base: Path,
+        name: str,
+        batches: int,
+        seconds: float,
+        concurrency: int,
+    ) -> None:
         self.server, self.bucket, self.base, self.name = server, bucket, base, name
         self.concurrency, self.count = concurrency, 0
-        self.source = make_session(base / f"{name}-gen", "dev1", T0, batches=batches, rows=int(seconds * 1000),
-                                   channels=8)
+        self.source = make_session(
+            base / f"{name}-gen", "dev1", T0, batches=batches, rows=int(seconds * 1000), channels=8
+        )
         self.batches = batches
         self.bytes = sum(b.stat().st_size for b in committed_batches(self.source))
 
@@ -217,8 +262,14 @@ class Runs:
         self.count += 1
         os.sync()
         c0 = children_cpu()
-        secs = rclone_copy(self.server, self.source, self.bucket, f"{self.name}-rclone-{self.count}",
-                           self.concurrency, endpoint)
+        secs = rclone_copy(
+            self.server,
+            self.source,
+            self.bucket,
+            f"{self.name}-rclone-{self.count}",
+            self.concurrency,
+            endpoint,
+        )
         return secs, children_cpu() - c0
 
     def uploader(self, endpoint: str, fmt: str) -> tuple[float, float]:
@@ -227,9 +278,19 @@ class Runs:
         data = self.base / f"{self.name}-{fmt}-{self.count}"
         shutil.copytree(self.source.parent.parent, data)
         os.sync()
-        settings = validate(Settings(data_dir=data, bucket=self.bucket, endpoint_url=endpoint, box_id="bench",
-                                     prefix=f"{self.name}-{self.count}", upload_format=fmt, workers=2,
-                                     concurrency=self.concurrency, once=True))
+        settings = validate(
+            Settings(
+                data_dir=data,
+                bucket=self.bucket,
+                endpoint_url=endpoint,
+                box_id="bench",
+                prefix=f"{self.name}-{self.count}",
+                upload_format=fmt,
+                workers=2,
+                concurrency=self.concurrency,
+                once=True,
+            )
+        )
         pipeline = Pipeline(settings)
         pipeline.warm_up()  # a new client and pool (no connection open yet), as the daemon has at start-up
         c0, started = own_cpu(), time.perf_counter()
@@ -245,13 +306,16 @@ class Runs:
 
     def compare(self, endpoint: str, rounds: int) -> dict[str, list[tuple[float, float]]]:
         """One untimed round, then interleaved rounds (who goes first alternates): {runner: [(s, cpu)]}."""
-        runners = {"rclone": lambda: self.rclone(endpoint), "csv": lambda: self.uploader(endpoint, "csv"),
-                   "parquet": lambda: self.uploader(endpoint, "parquet")}
+        runners = {
+            "rclone": lambda: self.rclone(endpoint),
+            "csv": lambda: self.uploader(endpoint, "csv"),
+            "parquet": lambda: self.uploader(endpoint, "parquet"),
+        }
         for run in runners.values():
             run()
         out: dict[str, list[tuple[float, float]]] = {k: [] for k in runners}
         for r in range(rounds):
-            for name in (list(runners) if r % 2 == 0 else list(reversed(runners))):
+            for name in list(runners) if r % 2 == 0 else list(reversed(runners)):
                 out[name].append(runners[name]())
         return out
 
@@ -266,12 +330,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip", default="", help=f"comma-separated parts to skip: {', '.join(PARTS)}")
     ap.add_argument("--backlog", type=int, default=1000, help="batches in the catch-up")
-    ap.add_argument("--backlog-seconds", type=float, default=1.0, help="seconds of 1 kHz data per catch-up batch")
+    ap.add_argument(
+        "--backlog-seconds", type=float, default=1.0, help="seconds of 1 kHz data per catch-up batch"
+    )
     ap.add_argument("--commits", type=int, default=50, help="batches committed one by one, per mode")
     ap.add_argument("--every", type=float, default=0.3, help="seconds between commits")
     ap.add_argument("--interval", type=float, default=10.0, help="the daemon's poll interval")
     ap.add_argument("--links", default="10:40,100:40", help="MBIT:RTT_MS pairs of the paced link")
-    ap.add_argument("--link-seconds", type=float, default=10.0, help="seconds of 1 kHz data per batch (~1 MB)")
+    ap.add_argument(
+        "--link-seconds", type=float, default=10.0, help="seconds of 1 kHz data per batch (~1 MB)"
+    )
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds per comparison")
     ap.add_argument("--concurrency", type=int, default=Settings.concurrency, help="= rclone --transfers")
     args = ap.parse_args(argv)
@@ -287,18 +355,34 @@ def main(argv: list[str] | None = None) -> None:
                 lines.append(catch_up(server, bucket, base, args))
             if "latency" not in skip:
                 print("latency: commits one at a time ...", flush=True)
-                lines.append(f"commit → verified object, {args.commits} batches committed every {args.every:g} s "
-                             "(1 s at 1 kHz, 8 ch, parquet):")
-                for watch, label in ((True, "inotify trigger"), (False, f"poll only, every {args.interval:g} s")):
+                lines.append(
+                    f"commit → verified object, {args.commits} batches committed every {args.every:g} s "
+                    "(1 s at 1 kHz, 8 ch, parquet):"
+                )
+                for watch, label in (
+                    (True, "inotify trigger"),
+                    (False, f"poll only, every {args.interval:g} s"),
+                ):
                     got = latencies(server, bucket, base, watch, args)
-                    lines.append(f"  {label:<26} p50 {percentile(got, 50):6.3f} s   p99 {percentile(got, 99):6.3f} s"
-                                 f"   max {max(got):6.3f} s" + ("   [target p99 < 1 s]" if watch else ""))
-            for mbit, rtt in ([] if "link" in skip else [map(float, p.split(":")) for p in args.links.split(",")]):
+                    lines.append(
+                        f"  {label:<26} p50 {percentile(got, 50):6.3f} s   p99 {percentile(got, 99):6.3f} s"
+                        f"   max {max(got):6.3f} s" + ("   [target p99 < 1 s]" if watch else "")
+                    )
+            for mbit, rtt in (
+                [] if "link" in skip else [map(float, p.split(":")) for p in args.links.split(",")]
+            ):
                 batches = max(8, round(mbit * 0.6))  # about 5 s of link time per rclone run
-                runs = Runs(server, bucket, base, f"link{mbit:g}", batches, args.link_seconds, args.concurrency)
+                runs = Runs(
+                    server, bucket, base, f"link{mbit:g}", batches, args.link_seconds, args.concurrency
+                )
                 print(f"link: {mbit:g} Mbit/s, {rtt:g} ms RTT, {batches} batches ...", flush=True)
-                proxy = subprocess.Popen([sys.executable, "-m", "bench.link", str(server.port), str(mbit), str(rtt)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                proxy = subprocess.Popen(
+                    [sys.executable, "-m", "bench.link", str(server.port), str(mbit), str(rtt)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
                 try:
                     assert proxy.stdout is not None
                     out = runs.compare(f"http://127.0.0.1:{proxy.stdout.readline().strip()}", args.rounds)
@@ -307,21 +391,25 @@ def main(argv: list[str] | None = None) -> None:
                     proxy.stdin.close()
                     proxy.wait(10)
                 med = statistics.median(s for s, _ in out["rclone"])
-                lines.append(f"paced link {mbit:g} Mbit/s + {rtt:g} ms RTT, {batches} batches of "
-                             f"{runs.bytes / batches / 1e6:.1f} MB CSV, rclone copy median {med:.2f} s; "
-                             f"uploader whole pass vs rclone (median of {args.rounds} rounds; > 1 = faster): "
-                             f"csv {ratios(out, 'csv'):.2f}x, parquet {ratios(out, 'parquet'):.2f}x  [target >= 1.0]")
+                lines.append(
+                    f"paced link {mbit:g} Mbit/s + {rtt:g} ms RTT, {batches} batches of "
+                    f"{runs.bytes / batches / 1e6:.1f} MB CSV, rclone copy median {med:.2f} s; "
+                    f"uploader whole pass vs rclone (median of {args.rounds} rounds; > 1 = faster): "
+                    f"csv {ratios(out, 'csv'):.2f}x, parquet {ratios(out, 'parquet'):.2f}x  [target >= 1.0]"
+                )
             if "cpu" not in skip:
                 print("cpu: loopback ...", flush=True)
                 runs = Runs(server, bucket, base, "loop", 60, args.link_seconds, args.concurrency)
                 out = runs.compare(server.endpoint_url, args.rounds)
                 per = {k: statistics.median(c for _, c in v) / runs.batches * 1e3 for k, v in out.items()}
                 secs = {k: statistics.median(s for s, _ in v) for k, v in out.items()}
-                lines.append(f"loopback, {runs.batches} batches of {runs.bytes / runs.batches / 1e6:.1f} MB, client "
-                             f"CPU per batch (median of {args.rounds}): rclone {per['rclone']:.1f} ms, uploader csv "
-                             f"{per['csv']:.1f} ms ({per['csv'] / per['rclone']:.2f}x), parquet "
-                             f"{per['parquet']:.1f} ms ({per['parquet'] / per['rclone']:.2f}x); wall rclone "
-                             f"{secs['rclone']:.2f} s, csv {secs['csv']:.2f} s, parquet {secs['parquet']:.2f} s")
+                lines.append(
+                    f"loopback, {runs.batches} batches of {runs.bytes / runs.batches / 1e6:.1f} MB, client "
+                    f"CPU per batch (median of {args.rounds}): rclone {per['rclone']:.1f} ms, uploader csv "
+                    f"{per['csv']:.1f} ms ({per['csv'] / per['rclone']:.2f}x), parquet "
+                    f"{per['parquet']:.1f} ms ({per['parquet'] / per['rclone']:.2f}x); wall rclone "
+                    f"{secs['rclone']:.2f} s, csv {secs['csv']:.2f} s, parquet {secs['parquet']:.2f} s"
+                )
     print()
     print("\n".join(lines))
 

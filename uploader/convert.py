@@ -1,4 +1,4 @@
-"""Per-batch processing run in Dask worker processes: validate, compute stats, convert to the upload format.
+"""Per-batch processing, run under Dask: validate, compute stats, convert to the upload format.
 
 Pure functions of a batch file: the result (a kernel.upload_state.ProcessedBatch: stats and where the
 object bytes are) is also written as the batch's stats marker, the Luigi "processed" marker.

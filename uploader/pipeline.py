@@ -1,13 +1,13 @@
 """One upload pass: Luigi processes chunks of batches, a bounded thread pool uploads them as they come.
 
-Design, in one process. A pass's batches (oldest first, at most ``max_batches``) are cut into chunks. For
-each chunk (the first ones small) the pass builds one ``ProcessChunk`` task (uploader/tasks.py: Luigi's local scheduler, Dask
-threads) and hands the processed batches to the upload pool (``concurrency`` threads sharing one boto3
-client, both created at start-up so the first batch pays no warm-up). The next chunk is processed while
-those upload; processing waits while more than a chunk of uploads is outstanding, so a pass never holds
-more than two chunks in flight, whatever the backlog. Each upload is a Content-MD5 PUT verified by HEAD,
-then its marker. Once every batch of a closed session is verified, the session is published: its event
-markers, its manifest, then ``.touched``.
+Design, in one process. A pass's batches (oldest first, at most ``max_batches``) are cut into chunks of
+1, 2, 4 … up to ``chunk`` batches. For each chunk the pass builds one ``ProcessChunk`` task
+(uploader/tasks.py: Luigi's local scheduler, Dask threads) and hands the processed batches to the upload
+pool (``concurrency`` threads sharing one boto3 client, both created at start-up so the first batch pays
+no warm-up). The next chunk is processed while those upload; processing waits while more than a chunk of
+uploads is outstanding, so a pass never holds more than two chunks in flight, whatever the backlog. Each
+upload is a Content-MD5 PUT verified by HEAD, then its marker. Once every batch of a closed session is
+verified, the session is published: its event markers, its manifest, then ``.touched``.
 
 The uploads run outside Luigi on purpose: they need the daemon's long-lived client and pool, its stop
 event, watchdog and progress bar, which task parameters cannot carry without a module global.
@@ -238,13 +238,24 @@ class Pipeline:
         source = Path(info.object_file)
         try:
             uploaded, head = self.store.put_verified(
-                key, source, info.object_size, info.object_sha256, info.object_md5, info.content_type,
-                {META_SOURCE_SHA256: info.sha256, META_BOX: self.settings.box_id}, listing.result(),
+                key,
+                source,
+                info.object_size,
+                info.object_sha256,
+                info.object_md5,
+                info.content_type,
+                {META_SOURCE_SHA256: info.sha256, META_BOX: self.settings.box_id},
+                listing.result(),
             )
             marker = UploadedMarker(
-                name=batch.name, key=key, format=info.format, object_size=info.object_size,
-                object_sha256=info.object_sha256, etag=str(head.get("ETag", "")).strip('"'),
-                verified_at=time.time(), put=uploaded,
+                name=batch.name,
+                key=key,
+                format=info.format,
+                object_size=info.object_size,
+                object_sha256=info.object_sha256,
+                etag=str(head.get("ETag", "")).strip('"'),
+                verified_at=time.time(),
+                put=uploaded,
             )
             # Not fsynced: if a power cut loses this marker, the listing/HEAD before the next PUT finds the
             # verified object and skips it. Only .touched (which allows deletion) is written durably.
@@ -276,7 +287,9 @@ class Pipeline:
                 return  # not all uploaded (the failure is reported already): published by a later pass
             entries.append(batch_entry(stats, done))
         if manifest.batches and manifest.batches != len(entries):
-            log.warning("%s: manifest counts %d batches, %d on disk", session_dir, manifest.batches, len(entries))
+            log.warning(
+                "%s: manifest counts %d batches, %d on disk", session_dir, manifest.batches, len(entries)
+            )
         prefix, box = self._session_prefix(session_dir), {META_BOX: self.settings.box_id}
         listed = listing.result() if listing is not None else None
         markers = session_dir / MARKERS_NAME
@@ -289,12 +302,16 @@ class Pipeline:
         sha, md5 = digests(doc)
         key = manifest_key(prefix)
         self.store.put_verified(key, doc, len(doc), sha, md5, MANIFEST_CONTENT_TYPE, box, listed)
-        TouchedMarker(manifest_key=key, manifest_sha256=sha, batches=len(entries), touched_at=time.time()).save(
-            session_dir
-        )
+        TouchedMarker(
+            manifest_key=key, manifest_sha256=sha, batches=len(entries), touched_at=time.time()
+        ).save(session_dir)
         for leftover in staged_leftovers(session_dir):
             leftover.unlink(missing_ok=True)
         log.info(
             "session %s/%s complete: %d batches, manifest s3://%s/%s",
-            session_dir.parent.name, session_dir.name, len(entries), self.settings.bucket, key,
+            session_dir.parent.name,
+            session_dir.name,
+            len(entries),
+            self.settings.bucket,
+            key,
         )

@@ -223,7 +223,10 @@ def test_session_markers_are_uploaded_before_the_manifest(
     objects = s3_server.objects(s3_bucket)
     key = markers_key(f"lab/box1/dev1/{with_markers.name}")
     assert objects[key].read_bytes() == events
-    assert objects[key].stat().st_mtime_ns <= objects[manifest_key(f"lab/box1/dev1/{with_markers.name}")].stat().st_mtime_ns
+    assert (
+        objects[key].stat().st_mtime_ns
+        <= objects[manifest_key(f"lab/box1/dev1/{with_markers.name}")].stat().st_mtime_ns
+    )
     head = s3_server.client().head_object(Bucket=s3_bucket, Key=key)
     assert head["ContentLength"] == len(events) and head["ETag"].strip('"') == hashlib.md5(events).hexdigest()
     assert not any(k.endswith(MARKERS_NAME) for k in objects if "/dev2/" in k)
