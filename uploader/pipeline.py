@@ -47,7 +47,7 @@ from kernel.upload_state import (
     uploaded_path,
 )
 from uploader.convert import digests
-from uploader.errors import BatchError, IntegrityError, Stopped, UploaderError
+from uploader.errors import BatchError, IntegrityError, S3ConfigError, S3Unavailable, Stopped, UploaderError
 from uploader.manifest import batch_entry, session_document
 from uploader.s3 import S3Store
 from uploader.settings import Settings
@@ -147,7 +147,7 @@ class Pipeline:
         inflight: set[Future[Outcome]] = set()
         for chunk in cut(plan.batches, s.chunk):
             self._collect(inflight, errors, keep=s.chunk)
-            if self.stop.is_set():
+            if self._halted(errors):
                 break
             task = ProcessChunk(batches=[str(b) for b in chunk], fmt=s.upload_format, workers=s.workers)
             build(task)
@@ -165,7 +165,7 @@ class Pipeline:
         self._collect(inflight, errors, keep=0)
         if self.stop.is_set():
             errors.append(Stopped("stop requested"))
-        else:
+        elif not self._halted(errors):
             for sdir in plan.publish:
                 try:
                     self.publish(sdir, listings.get(sdir))
@@ -181,10 +181,11 @@ class Pipeline:
         )
 
     def _collect(self, inflight: set[Future[Outcome]], errors: list[UploaderError], keep: int) -> None:
-        """Record finished uploads until at most ``keep`` are outstanding; on stop, drop the queued ones."""
+        """Record finished uploads until at most ``keep`` are outstanding; on stop or an S3 outage (or
+        refusal), drop the queued ones: the pass ends as soon as those in flight are done."""
         while len(inflight) > keep:
             done, _ = wait(inflight, timeout=0.2, return_when=FIRST_COMPLETED)
-            if self.stop.is_set():
+            if self._halted(errors):
                 for f in inflight:
                     f.cancel()
             for f in done:
@@ -194,6 +195,10 @@ class Pipeline:
                 else:
                     self._record(f.result(), errors)
             inflight -= {f for f in inflight if f.cancelled()}
+
+    def _halted(self, errors: list[UploaderError]) -> bool:
+        """A stop was requested, or S3 is down or refuses us: the rest of the pass would fail alike."""
+        return self.stop.is_set() or any(isinstance(e, (S3Unavailable, S3ConfigError)) for e in errors)
 
     def _record(self, outcome: Outcome, errors: list[UploaderError]) -> None:
         """Count one batch's outcome, feed the watchdog and the progress bar."""

@@ -20,6 +20,7 @@ from kernel.objects import manifest_key, markers_key
 from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.sessions import T0, add_batch, close_session, make_session
+from uploader.errors import S3Unavailable
 from uploader.pipeline import Pipeline, cut
 from uploader.service import Service
 from uploader.settings import Settings, validate
@@ -231,3 +232,21 @@ def test_session_markers_are_uploaded_before_the_manifest(
     assert head["ContentLength"] == len(events) and head["ETag"].strip('"') == hashlib.md5(events).hexdigest()
     assert not any(k.endswith(MARKERS_NAME) for k in objects if "/dev2/" in k)
     assert is_touched(with_markers) and is_touched(without)
+
+
+def test_an_outage_ends_the_pass_early(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None
+) -> None:
+    data = tmp_path / "data"
+    sdir = make_session(data, "dev1", T0, batches=40, rows=40)
+    pipeline = Pipeline(settings_for(s3_server, s3_bucket, data, chunk=4, concurrency=2, max_attempts=1))
+    s3_server.stop()
+    try:
+        result = pipeline.run_pass(plan(scan(data), 100))
+    finally:
+        pipeline.close()
+        s3_server.start()
+    assert not result.ok and any(isinstance(e, S3Unavailable) for e in result.errors)
+    # The batches after the first failures are neither processed nor tried: the service backs off instead.
+    assert len(list((sdir / ".upload").glob("*.stats.json"))) < 40
+    assert sum(isinstance(e, S3Unavailable) for e in result.errors) < 40 and not is_touched(sdir)
