@@ -1,7 +1,8 @@
-"""A TCP proxy that paces client → server bytes to a fixed rate: a lab uplink for benchmarks.
+"""A TCP proxy that paces client → server bytes to a fixed rate and adds round-trip time: a lab uplink.
 
 Every connection through the proxy shares one token bucket, as uploads share one link. Responses
-(small for uploads) are forwarded unpaced. Runs its own event loop in a daemon thread.
+(small for uploads) are forwarded unpaced. ``rtt_ms`` delays each direction by half of it, and a new
+connection by one more round trip (its TCP handshake). Runs its own event loop in a daemon thread.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Self
 class Link:
     """``with Link(target_port, mbit) as link:`` then connect to ``link.port`` instead of the target."""
 
-    def __init__(self, target_port: int, mbit: float, host: str = "127.0.0.1") -> None:
+    def __init__(self, target_port: int, mbit: float, rtt_ms: float = 0.0, host: str = "127.0.0.1") -> None:
         self.target = (host, target_port)
         self.rate = mbit * 1e6 / 8  # bytes per second
+        self.delay = rtt_ms / 2000  # seconds, one way
         self.port = 0
         self._next = 0.0
         self._loop = asyncio.new_event_loop()
@@ -60,7 +62,8 @@ class Link:
             await asyncio.sleep(self._next - now)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Join one client connection to a new server connection."""
+        """Join one client connection to a new server connection (after a handshake's round trip)."""
+        await asyncio.sleep(2 * self.delay)
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         await asyncio.gather(
             self._pipe(reader, up_writer, paced=True),
@@ -69,12 +72,39 @@ class Link:
         )
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, paced: bool) -> None:
-        """Copy one direction until EOF."""
+        """Copy one direction until EOF, each chunk delivered ``delay`` after it left (in order)."""
+        queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+        async def deliver() -> None:
+            try:
+                while (item := await queue.get()) is not None:
+                    if (wait := item[0] - time.monotonic()) > 0:
+                        await asyncio.sleep(wait)
+                    dst.write(item[1])
+                    await dst.drain()
+            finally:
+                dst.close()
+
+        delivery = asyncio.create_task(deliver())
         try:
             while data := await src.read(65536):
                 if paced:
                     await self._pace(len(data))
-                dst.write(data)
-                await dst.drain()
+                queue.put_nowait((time.monotonic() + self.delay, data))
         finally:
-            dst.close()
+            queue.put_nowait(None)
+            await delivery
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.link TARGET_PORT MBIT RTT_MS``: serve in its own process, print the port, stop on EOF."""
+    import sys
+
+    port, mbit, rtt = (argv if argv is not None else sys.argv[1:])[:3]
+    with Link(int(port), float(mbit), float(rtt)) as link:
+        print(link.port, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

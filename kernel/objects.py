@@ -2,7 +2,8 @@
 
 Keys: ``<prefix>/<box id>/<device id>/<session id>/`` holds one object per committed batch,
 ``batch-NNNNNN.<format>`` (``parquet``: zstd, the batch schema of kernel.batch; ``csv.gz``/``csv``: the
-batch file's bytes), and ``session.json``, an :class:`UploadedManifest`: the local session manifest's
+batch file's bytes), the session's event markers as ``markers.jsonl`` when it has any (uploaded before the
+manifest), and ``session.json``, an :class:`UploadedManifest`: the local session manifest's
 fields (its batch count as ``batch_count``), ``box_id``, ``rows`` and one :class:`UploadedBatch` entry per
 batch with the object's key, format, checksums and the batch's time span and statistics. The uploader
 writes it last, once every batch is verified; the analysis reads it to find and prune batches.

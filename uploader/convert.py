@@ -1,4 +1,4 @@
-"""Per-batch processing run in Dask worker processes: validate, compute stats, convert to the upload format.
+"""Per-batch processing, run under Dask: validate, compute stats, convert to the upload format.
 
 Pure functions of a batch file: the result (a kernel.upload_state.ProcessedBatch: stats and where the
 object bytes are) is also written as the batch's stats marker, the Luigi "processed" marker.
@@ -15,6 +15,7 @@ import hashlib
 import io
 import math
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from kernel.batch import SEQ_COLUMN, TIME_COLUMN, format_time, is_batch_header, 
 from kernel.layout import batch_stem
 from kernel.objects import CONTENT_TYPES, CSV, CSV_GZ, PARQUET, BatchStats, ChannelStats
 from kernel.upload_state import ProcessedBatch, ProcessingFailure, staged_object_file, stats_file
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidBatch(ValueError):
@@ -61,6 +64,12 @@ def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def _time_text(micros: int) -> str:
+    """A ``host_time`` value (µs since the epoch) as batch-file text; Arrow's own ``as_py`` of a zoned
+    timestamp would import pandas into the daemon (about 30 MB)."""
+    return format_time(_EPOCH + timedelta(microseconds=micros))
+
+
 def batch_stats(table: Any) -> BatchStats:
     """Rows, time range, per-channel min/max/mean and sequence gaps of a typed batch table."""
     import numpy as np
@@ -70,7 +79,7 @@ def batch_stats(table: Any) -> BatchStats:
     first_time = last_time = None
     if rows:
         times = table.column(TIME_COLUMN)
-        first_time, last_time = format_time(times[0].as_py()), format_time(times[rows - 1].as_py())
+        first_time, last_time = _time_text(times[0].value), _time_text(times[rows - 1].value)
     channels = {}
     for col in table.column_names:
         if col in (TIME_COLUMN, SEQ_COLUMN):
@@ -88,7 +97,9 @@ def batch_stats(table: Any) -> BatchStats:
     has_seq = SEQ_COLUMN in table.column_names
     seq_gaps = seq_missing = first_seq = last_seq = None
     if has_seq and rows > 1:
-        step = np.diff(table.column(SEQ_COLUMN).to_numpy())
+        seq = table.column(SEQ_COLUMN).combine_chunks()  # int64 without nulls (load_table checked)
+        # A view of its buffer: Arrow's to_numpy() (like any Python-to-Arrow conversion) imports pandas.
+        step = np.diff(np.frombuffer(seq.buffers()[1], np.int64, len(seq), seq.offset * 8))
         seq_gaps, seq_missing = int((step != 1).sum()), int((step[step > 1] - 1).sum())
     elif has_seq:
         seq_gaps = seq_missing = 0

@@ -1,4 +1,4 @@
-"""The work loop: scan → upload pass (Luigi) → quota cleanup → status/watchdog, with outage handling.
+"""The work loop: scan → upload pass (uploader/pipeline.py) → quota cleanup → status/watchdog, with outage handling.
 
 Outages (unreachable endpoint, timeouts, 5xx, SlowDown) back off exponentially up to a cap and only
 grow the backlog; bad credentials or a missing bucket are reported once and retried slowly. Each is
@@ -90,6 +90,7 @@ class Service:
         self.failed_passes = 0
         self.failures = 0  # consecutive failed attempts while in an outage/config problem
         self.trigger: BatchTrigger | None = None
+        self._redirect: Any = None  # tqdm's logging redirect while the progress bar is shown
         published = uploader_status(read_statuses(settings.data_dir))
         previous = published.last_upload if published is not None else None
         if isinstance(previous, (int, float)) and self.pipeline.last_upload is None:
@@ -100,6 +101,8 @@ class Service:
     def run(self) -> int:
         """Iterate until stopped (or once); exit code 0, or 1/4 after --once with failures/alarm."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pipeline.warm_up()
+        self._probe()  # opens the first connection too: the first batch pays no warm-up
         self.notifier.ready()
         log.info(
             "uploading %s to s3://%s/%s as %s (box %s)",
@@ -125,6 +128,7 @@ class Service:
                 self.trigger.close()
             self.notifier.stopping()
             self.state = "stopped" if self.stop.is_set() or not self.settings.once else self.state
+            self._end_progress()
             self._publish()
             self.pipeline.close()
         if self.stop.is_set():
@@ -175,32 +179,33 @@ class Service:
     # --- uploading ----------------------------------------------------------------------------------
 
     def upload_pass(self) -> bool:
-        """Upload what is pending, if S3 is not in a backoff period."""
+        """Upload the oldest pending batches (at most ``max_batches``), if S3 is not in a backoff period."""
         work = plan(scan(self.settings.data_dir), self.settings.max_batches)
         self.backlog = (work.backlog_batches, work.backlog_bytes)
         self._more_work = work.backlog_batches > len(work.batches)
         if work.empty:
             self.state = "idle" if self._problem is None else self.state
+            self._end_progress()
             return True
         if self._problem is not None and time.monotonic() < self._next_try:
             return False
         self._publish()  # the backlog as seen now, before any network call
-        try:
-            self.pipeline.store.probe()
-        except UploaderError as err:
-            self._failed(err)
+        if self._problem is not None and not self._probe():
             return False
-        result = self._run(work)
+        self.state = "uploading"
+        self._publish()
+        self._start_progress(work)
+        result = self.pipeline.run_pass(work)
         self.passes += 1
         if result.ok:
             self._recovered()
         else:
             self.failed_passes += 1
             self._classify(result.errors)
-        remaining = plan(scan(self.settings.data_dir), self.settings.max_batches)
-        self.backlog = (remaining.backlog_batches, remaining.backlog_bytes)
-        self._more_work = remaining.backlog_batches > 0 and result.uploaded + result.skipped > 0
-        if result.uploaded or result.skipped:
+        done = result.uploaded + result.skipped
+        self.backlog = (work.backlog_batches - done, max(0, work.backlog_bytes - result.uploaded_bytes))
+        self._more_work = self.backlog[0] > 0 and done > 0
+        if done:
             log.info(
                 "uploaded %d batches (%.1f MB; %d already there) in %.1f s; backlog %d batches",
                 result.uploaded,
@@ -211,31 +216,39 @@ class Service:
             )
         if self._problem is None:
             self.state = "uploading" if self.backlog[0] else "idle"
+        if not self.backlog[0] or self.stop.is_set():
+            self._end_progress()
         return result.ok
 
-    def _run(self, work: Plan) -> Any:
-        """Run the Luigi pass, with a progress bar when the backlog is large and we are on a terminal."""
-        from uploader.tasks import run_pass
+    def _probe(self) -> bool:
+        """One cheap request (after a problem: before a whole pass); False when S3 still fails."""
+        try:
+            self.pipeline.store.probe()
+        except UploaderError as err:
+            self._failed(err)
+            return False
+        return True
 
-        self.state = "uploading"
-        self._publish()
+    def _start_progress(self, work: Plan) -> None:
+        """A progress bar over the whole backlog (kept across passes) when it is large and we are on a terminal."""
         show = self.settings.progress == "on" or (
             self.settings.progress == "auto"
             and (self.settings.foreground or self.settings.once)
             and sys.stderr.isatty()
         )
-        if not show or len(work.batches) < PROGRESS_MIN_BATCHES:
-            return run_pass(self.pipeline, work)
-        from tqdm.contrib.logging import logging_redirect_tqdm
+        if self.pipeline.progress is None and show and work.backlog_batches >= PROGRESS_MIN_BATCHES:
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
-        bar = _Progress(work.batch_bytes, len(work.batches))
-        self.pipeline.progress = bar
-        try:
-            with logging_redirect_tqdm():
-                return run_pass(self.pipeline, work)
-        finally:
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
+            self.pipeline.progress = _Progress(work.backlog_bytes, work.backlog_batches)
+
+    def _end_progress(self) -> None:
+        """Close the progress bar."""
+        if self.pipeline.progress is not None:
+            self.pipeline.progress.close()
             self.pipeline.progress = None
-            bar.close()
+            self._redirect.__exit__(None, None, None)
 
     def _classify(self, errors: list[UploaderError]) -> None:
         """Turn a failed pass's errors into outage / config problem / per-batch errors."""

@@ -39,8 +39,7 @@ class Settings:
     fatal_retry: float = 300.0
     concurrency: int = 4
     workers: int = 2
-    upload_processes: int = 2
-    chunk: int = 64
+    chunk: int = 8
     max_batches: int = 512
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -99,13 +98,9 @@ FIELDS = (
     Field("concurrency", "SENSOR_UPLOAD_CONCURRENCY", "--concurrency", ks.integer, check=AT_LEAST_1,
           help="concurrent uploads in all"),
     Field("workers", "SENSOR_UPLOAD_WORKERS", "--workers", ks.integer, check=AT_LEAST_1,
-          help="Dask worker processes for validate/stats/convert"),
-    Field("upload_processes", "SENSOR_UPLOAD_PROCESSES", "--upload-processes", ks.integer, check=ks.at_least(0),
-          help="sender processes the uploads are spread over (each with its own boto3 client and "
-          "`concurrency / processes` threads, about 75 MB resident); `0` = threads of the daemon itself "
-          "(least memory, fine for a slow uplink)"),
+          help="threads validating, describing and converting a chunk (Dask's threaded scheduler)"),
     Field("chunk", "SENSOR_UPLOAD_CHUNK", "--chunk", ks.integer, check=AT_LEAST_1,
-          help="batches per Luigi task (= per Dask call, per upload round)"),
+          help="batches per Luigi task (one Dask call); at most two chunks are in flight"),
     Field("max_batches", "SENSOR_UPLOAD_MAX_BATCHES", "--max-batches", ks.integer, check=AT_LEAST_1,
           help="at most this many batches per pass (bounds a pass; the next one follows at once)"),
     Field("connect_timeout", "SENSOR_S3_CONNECT_TIMEOUT", "--connect-timeout", ks.number, check=SECONDS,

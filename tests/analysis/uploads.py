@@ -24,7 +24,7 @@ def upload(
     args = [
         sys.executable, "-m", "uploader", "--once", "--data-dir", str(data), "--bucket", bucket,
         "--endpoint-url", server.endpoint_url, "--prefix", prefix, "--box-id", box, "--format", form,
-        "--workers", "1", "--upload-processes", "0", "--progress", "off", "--log-level", "WARNING",
+        "--workers", "1", "--progress", "off", "--log-level", "WARNING",
     ]
     proc = subprocess.run(args, check=False, env=uploader_env(server), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -1,14 +1,14 @@
-"""kill -9 of ``sensor-uploader`` at several moments, start-up included: no child process outlives it."""
+"""kill -9 of ``sensor-uploader`` at several moments: it runs as one process, so nothing outlives it."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from kernel.status import read_statuses, uploader_status
 from tests.fixtures.s3 import S3Server
 from tests.uploader.daemon_helpers import start, uploader_args, uploader_env, wait_for
 from tests.uploader.sessions import T0, make_session
@@ -34,27 +34,21 @@ def tagged(tag: str) -> set[int]:
     return found
 
 
-def _first_worker(pid: int, tag: str, data: Path, server: S3Server, bucket: str) -> bool:
-    """A pool worker exists (not just multiprocessing's resource tracker), most likely still importing."""
-    for child in tagged(tag) - {pid}:
-        try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
+def _started(pid: int, data: Path, server: S3Server, bucket: str) -> bool:
+    """The daemon has warmed up (client, pool, imports) and published its first status."""
+    return uploader_status(read_statuses(data)) is not None
 
 
-def _first_processed(pid: int, tag: str, data: Path, server: S3Server, bucket: str) -> bool:
+def _first_processed(pid: int, data: Path, server: S3Server, bucket: str) -> bool:
     return any(data.glob("*/*/.upload/*.stats.json"))
 
 
-def _first_uploaded(pid: int, tag: str, data: Path, server: S3Server, bucket: str) -> bool:
+def _first_uploaded(pid: int, data: Path, server: S3Server, bucket: str) -> bool:
     return bool(server.objects(bucket))
 
 
-MOMENTS: dict[str, Callable[[int, str, Path, S3Server, str], bool]] = {
-    "start-up: first pool worker spawned": _first_worker,
+MOMENTS: dict[str, Callable[[int, Path, S3Server, str], bool]] = {
+    "start-up done": _started,
     "first batch processed": _first_processed,
     "first object uploaded": _first_uploaded,
 }
@@ -68,25 +62,18 @@ def test_no_child_outlives_a_killed_uploader(
     make_session(data, "dev1", T0, batches=24, rows=2000, channels=8)
     tag = uuid.uuid4().hex
     proc = start(
-        uploader_args(s3_server, s3_bucket, data, "--foreground", "--chunk", "4", "--workers", "2",
-                      "--upload-processes", "2"),
+        uploader_args(s3_server, s3_bucket, data, "--foreground", "--chunk", "4", "--workers", "2"),
         uploader_env(s3_server, **{TAG: tag}),
         tmp_path / "log",
     )
     try:
         reached = MOMENTS[moment]
-        wait_for(lambda: reached(proc.pid, tag, data, s3_server, s3_bucket) or proc.poll() is not None, 60,
-                 moment)
+        wait_for(lambda: reached(proc.pid, data, s3_server, s3_bucket) or proc.poll() is not None, 60, moment)
         assert proc.poll() is None, (tmp_path / "log").read_text()
-        children = tagged(tag) - {proc.pid}
+        assert tagged(tag) == {proc.pid}, "processing and uploads run inside the uploader's own process"
         proc.kill()
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert children, "the uploader had started child processes when it was killed"
-    try:
-        wait_for(lambda: not tagged(tag), 5, "every child of the killed uploader to exit")
-    finally:
-        for pid in tagged(tag):  # do not leave strays behind for the next tests
-            os.kill(pid, 9)
+    assert not tagged(tag)

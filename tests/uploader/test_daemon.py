@@ -217,19 +217,14 @@ def test_kill9_mid_upload_then_restart_completes(s3_server: S3Server, s3_bucket:
             for t in Path(f"/proc/{proc.pid}/task").iterdir()
             for c in (t / "children").read_text().split()
         ]
-        assert children, "the Dask worker processes are running"
         proc.kill()
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert not children, "the uploader works in one process: no child can outlive it"
     uploaded_before = len(s3_server.objects(s3_bucket))
     assert 0 < uploaded_before < 41 and not is_touched(sdir), "killed mid-upload"
-    wait_for(
-        lambda: not any(Path(f"/proc/{c}").exists() and not _zombie(c) for c in children),
-        10,
-        "the Dask workers to die with their parent",
-    )
     rerun = run_once(s3_server, s3_bucket, data)
     assert rerun.returncode == 0, rerun.stderr
     assert_consistent(s3_server, s3_bucket, sdir)

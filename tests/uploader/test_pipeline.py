@@ -6,9 +6,6 @@ import gzip
 import hashlib
 import io
 import json
-import multiprocessing
-import os
-import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -17,16 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from kernel.batch import read_batch_frame
-from kernel.layout import committed_batches, is_touched
+from kernel.layout import MARKERS_NAME, committed_batches, is_touched
 from kernel.manifest import SessionManifest
+from kernel.objects import manifest_key, markers_key
 from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.sessions import T0, add_batch, close_session, make_session
-from uploader.pipeline import Pipeline
+from uploader.errors import S3Unavailable
+from uploader.pipeline import Pipeline, cut
 from uploader.service import Service
 from uploader.settings import Settings, validate
 from uploader.state import plan, scan
-from uploader.tasks import run_pass
+from uploader.tasks import ProcessChunk, build
 
 
 def settings_for(server: S3Server, bucket: str, data_dir: Path, **kw: object) -> Settings:
@@ -59,15 +58,15 @@ def run_once(settings: Settings) -> Service:
     return service
 
 
-@pytest.mark.parametrize("senders", [2, 0], ids=["sender-processes", "daemon-threads"])
+@pytest.mark.parametrize("workers", [2, 1], ids=["dask-threads", "dask-synchronous"])
 def test_backlog_uploaded_exactly_once_with_matching_checksums(
-    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None, senders: int
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None, workers: int
 ) -> None:
     data = tmp_path / "data"
     s1 = make_session(data, "devA", T0, batches=3, rows=300, channels=3)
     s2 = make_session(data, "devB", T0 + timedelta(hours=1), batches=2, rows=250, channels=2, seq=False)
     (s1 / "batch-000004.csv.part").write_bytes(b"host_time,seq,ch1\n2026-")  # a writer's temp file
-    settings = settings_for(s3_server, s3_bucket, data, upload_processes=senders, chunk=2)
+    settings = settings_for(s3_server, s3_bucket, data, workers=workers, chunk=2)
     run_once(settings)
 
     objects = s3_server.objects(s3_bucket)
@@ -176,14 +175,13 @@ def test_corrupted_staged_object_is_refused_by_content_md5_and_redone(
     data = tmp_path / "data"
     sdir = make_session(data, "dev1", T0, batches=2, rows=80)
     settings = settings_for(s3_server, s3_bucket, data)
-    pipeline = Pipeline(settings, threading.Event())
-    pipeline.process(committed_batches(sdir))
+    assert build(ProcessChunk(batches=[str(b) for b in committed_batches(sdir)], fmt="parquet"))
     staged = sdir / ".upload" / "batch-000001.parquet"
     damaged = bytearray(staged.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF  # same size, different bytes: only a checksum can tell
     staged.write_bytes(bytes(damaged))
 
-    assert Service(settings, threading.Event(), pipeline=pipeline).run() == 1
+    assert Service(settings, threading.Event()).run() == 1
     key = f"lab/box1/dev1/{sdir.name}/batch-000001.parquet"
     assert key not in s3_server.objects(s3_bucket), "the server refused the damaged bytes (BadDigest)"
     assert not (sdir / ".upload" / "batch-000001.stats.json").exists() and not is_touched(sdir)
@@ -195,47 +193,60 @@ def test_corrupted_staged_object_is_refused_by_content_md5_and_redone(
     assert is_touched(sdir)
 
 
-@pytest.mark.parametrize("read_ahead", [True, False])
-def test_read_ahead_processes_the_next_chunk_while_one_uploads(
-    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None, read_ahead: bool
-) -> None:
-    data = tmp_path / "data"
-    sdir = make_session(data, "dev1", T0, batches=7, rows=60)
-    settings = settings_for(s3_server, s3_bucket, data, chunk=2, workers=2)
-    pipeline = Pipeline(settings, threading.Event())
-    pipeline.read_ahead = read_ahead
-    assert Service(settings, threading.Event(), pipeline=pipeline).run() == 0
-    # 4 chunks: with read-ahead only the first is processed on Luigi's own time; every later chunk was
-    # handed to Dask while the previous one uploaded.
-    assert pipeline.timing["process_calls"] == (1 if read_ahead else 4)
-    assert pipeline.timing["process_batches"] == (2 if read_ahead else 7)
-    keys = {k for k in s3_server.objects(s3_bucket) if k.endswith(".parquet")}
-    assert keys == {
-        f"lab/box1/dev1/{sdir.name}/{b.name.removesuffix('.csv')}.parquet" for b in committed_batches(sdir)
-    }
-    assert pipeline.uploaded == 7 and is_touched(sdir)
-    doc = json.loads(s3_server.objects(s3_bucket)[f"lab/box1/dev1/{sdir.name}/session.json"].read_bytes())
-    assert [b["rows"] for b in doc["batches"]] == [60] * 7
-
-
-def test_killed_worker_and_sender_processes_are_replaced(
+def test_a_pass_keeps_at_most_two_chunks_in_flight(
     s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None
 ) -> None:
     data = tmp_path / "data"
-    first = make_session(data, "dev1", T0, batches=2, rows=40)
-    pipeline = Pipeline(settings_for(s3_server, s3_bucket, data, workers=2, upload_processes=2))
+    sdir = make_session(data, "dev1", T0, batches=15, rows=60)
+    pipeline = Pipeline(settings_for(s3_server, s3_bucket, data, chunk=3, concurrency=2))
+    staged: list[int] = []
+    pipeline.heartbeat = lambda: staged.append(len(list((sdir / ".upload").glob("*.parquet"))))
     try:
-        assert run_pass(pipeline, plan(scan(data), 100)).ok and is_touched(first)
-        children = multiprocessing.active_children()  # the Dask workers and the senders, kept between passes
-        assert len(children) >= 2  # at least one Dask worker and one sender (pools grow on demand)
-        for child in children:
-            os.kill(child.pid, signal.SIGKILL)  # as the OOM killer would
-            child.join(10)
-
-        second = make_session(data, "dev1", T0 + timedelta(hours=1), batches=3, rows=40)
-        result = run_pass(pipeline, plan(scan(data), 100))
-        assert result.ok and result.uploaded == 3 and is_touched(second)
-        assert len([k for k in s3_server.objects(s3_bucket) if k.endswith(".parquet")]) == 5
-        assert not {c.pid for c in multiprocessing.active_children()} & {c.pid for c in children}
+        result = pipeline.run_pass(plan(scan(data), 100))
     finally:
         pipeline.close()
+    assert result.ok and result.uploaded == 15 and is_touched(sdir)
+    # Processed but not yet uploaded: never more than two chunks, however long the backlog.
+    assert [len(c) for c in cut(committed_batches(sdir), 3)] == [1, 2, 3, 3, 3, 3]  # small first, then full
+    assert len(staged) == 15 and max(staged) <= 2 * 3
+    assert pipeline.run_pass(plan(scan(data), 100)).uploaded == 0, "nothing left: a rerun uploads nothing"
+
+
+def test_session_markers_are_uploaded_before_the_manifest(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None
+) -> None:
+    data = tmp_path / "data"
+    with_markers = make_session(data, "dev1", T0, batches=2, rows=50)
+    without = make_session(data, "dev2", T0, batches=1, rows=50)
+    events = b'{"t": "2026-11-20T08:00:00.050000Z", "label": "valve open"}\n'
+    (with_markers / MARKERS_NAME).write_bytes(events)
+    run_once(settings_for(s3_server, s3_bucket, data))
+    objects = s3_server.objects(s3_bucket)
+    key = markers_key(f"lab/box1/dev1/{with_markers.name}")
+    assert objects[key].read_bytes() == events
+    assert (
+        objects[key].stat().st_mtime_ns
+        <= objects[manifest_key(f"lab/box1/dev1/{with_markers.name}")].stat().st_mtime_ns
+    )
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key=key)
+    assert head["ContentLength"] == len(events) and head["ETag"].strip('"') == hashlib.md5(events).hexdigest()
+    assert not any(k.endswith(MARKERS_NAME) for k in objects if "/dev2/" in k)
+    assert is_touched(with_markers) and is_touched(without)
+
+
+def test_an_outage_ends_the_pass_early(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, server_env: None
+) -> None:
+    data = tmp_path / "data"
+    sdir = make_session(data, "dev1", T0, batches=40, rows=40)
+    pipeline = Pipeline(settings_for(s3_server, s3_bucket, data, chunk=4, concurrency=2, max_attempts=1))
+    s3_server.stop()
+    try:
+        result = pipeline.run_pass(plan(scan(data), 100))
+    finally:
+        pipeline.close()
+        s3_server.start()
+    assert not result.ok and any(isinstance(e, S3Unavailable) for e in result.errors)
+    # The batches after the first failures are neither processed nor tried: the service backs off instead.
+    assert len(list((sdir / ".upload").glob("*.stats.json"))) < 40
+    assert sum(isinstance(e, S3Unavailable) for e in result.errors) < 40 and not is_touched(sdir)

@@ -53,8 +53,8 @@ def test_environment_with_cli_overrides(tmp_path: Path) -> None:
             "SENSOR_UPLOAD_CONCURRENCY: must be >= 1",
         ),
         (
-            ["--data-dir", "/tmp", "--bucket", "ok-b", "--upload-processes", "-1"],
-            "--upload-processes / SENSOR_UPLOAD_PROCESSES: must be >= 0",
+            ["--data-dir", "/tmp", "--bucket", "ok-b", "--workers", "0"],
+            "--workers / SENSOR_UPLOAD_WORKERS: must be >= 1",
         ),
     ],
 )
