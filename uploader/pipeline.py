@@ -37,6 +37,7 @@ from kernel.upload_state import (
 )
 from uploader.child import init_child
 from uploader.convert import digests, process_batch
+from uploader.envelope import publish_envelope
 from uploader.errors import BatchError, Stopped, UploaderError
 from uploader.manifest import batch_entry, session_document
 from uploader.s3 import S3Store
@@ -364,9 +365,12 @@ class Pipeline:
             log.warning(
                 "%s: manifest counts %d batches, %d on disk", session_dir, manifest.batches, len(entries)
             )
+        s = self.settings
+        # The envelope first: a session with a manifest on S3 has its envelope there too.
+        publish_envelope(self.store, object_key(s.prefix, s.box_id, session_dir.parent.name, session_dir.name),
+                         s.box_id, session_dir)
         doc = session_document(manifest, self.settings.box_id, entries)
         sha, md5 = digests(doc)
-        s = self.settings
         key = object_key(s.prefix, s.box_id, session_dir.parent.name, session_dir.name, MANIFEST_NAME)
         self.store.put_verified(key, doc, len(doc), sha, md5, MANIFEST_CONTENT_TYPE, {META_BOX: s.box_id})
         TouchedMarker(manifest_key=key, manifest_sha256=sha, batches=len(entries), touched_at=time.time()).save(
