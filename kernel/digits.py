@@ -100,7 +100,7 @@ def format_fixed(values: Any, decimals: int) -> Any:
     scaled = x * scale
     ok = np.isfinite(scaled) & (np.abs(scaled) < _EXACT)
     ints = np.rint(np.where(ok, scaled, 0.0)).astype("int64")
-    neg = ints < 0
+    neg = np.signbit(x)  # like printf: -0.0 and -0.00001 at four places are "-0.0000"
     mag = np.abs(ints)
     text = pa.array(mag // scale).cast(pa.string())
     if decimals:
