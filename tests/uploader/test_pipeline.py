@@ -19,6 +19,7 @@ import pytest
 from kernel.batch import read_batch_frame
 from kernel.layout import committed_batches, is_touched
 from kernel.manifest import SessionManifest
+from kernel.objects import parse_batch_object
 from kernel.status import read_statuses
 from tests.fixtures.s3 import S3Server
 from tests.uploader.sessions import T0, add_batch, close_session, make_session
@@ -74,6 +75,7 @@ def test_backlog_uploaded_exactly_once_with_matching_checksums(
     expected = {f"lab/box1/devA/{s1.name}/batch-00000{i}.parquet" for i in (1, 2, 3)}
     expected |= {f"lab/box1/devB/{s2.name}/batch-00000{i}.parquet" for i in (1, 2)}
     expected |= {f"lab/box1/devA/{s1.name}/session.json", f"lab/box1/devB/{s2.name}/session.json"}
+    expected |= {f"lab/box1/devA/{s1.name}/envelope.parquet", f"lab/box1/devB/{s2.name}/envelope.parquet"}
     assert set(objects) == expected
     client = s3_server.client()
     for sdir in (s1, s2):
@@ -212,7 +214,7 @@ def test_read_ahead_processes_the_next_chunk_while_one_uploads(
     keys = {k for k in s3_server.objects(s3_bucket) if k.endswith(".parquet")}
     assert keys == {
         f"lab/box1/dev1/{sdir.name}/{b.name.removesuffix('.csv')}.parquet" for b in committed_batches(sdir)
-    }
+    } | {f"lab/box1/dev1/{sdir.name}/envelope.parquet"}
     assert pipeline.uploaded == 7 and is_touched(sdir)
     doc = json.loads(s3_server.objects(s3_bucket)[f"lab/box1/dev1/{sdir.name}/session.json"].read_bytes())
     assert [b["rows"] for b in doc["batches"]] == [60] * 7
@@ -235,7 +237,7 @@ def test_killed_worker_and_sender_processes_are_replaced(
         second = make_session(data, "dev1", T0 + timedelta(hours=1), batches=3, rows=40)
         result = run_pass(pipeline, plan(scan(data), 100))
         assert result.ok and result.uploaded == 3 and is_touched(second)
-        assert len([k for k in s3_server.objects(s3_bucket) if k.endswith(".parquet")]) == 5
+        assert len([k for k in s3_server.objects(s3_bucket) if parse_batch_object(k)]) == 5
         assert not {c.pid for c in multiprocessing.active_children()} & {c.pid for c in children}
     finally:
         pipeline.close()
