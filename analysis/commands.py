@@ -168,7 +168,7 @@ def cmd_compare(args: argparse.Namespace, settings: AnalysisSettings) -> int:
 
 def cmd_overview(args: argparse.Namespace, settings: AnalysisSettings) -> int:
     """Draw a whole source as a min/max envelope: from stored envelopes where they exist, else batch by batch."""
-    p = _plan(args, settings, args.source, _channels(args), need_spans=True)
+    p = _plan(args, settings, args.source, _channels(args))  # batch spans: only of those read from samples
     with _bar(args, 0, "overview") as bar:
         result = overview_envelope(p, settings, args.width, from_samples=args.from_samples, bar=bar)
     if result.note:

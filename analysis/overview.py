@@ -23,7 +23,7 @@ from analysis.envelope import Envelope, EnvelopeBuilder, envelope_dask
 from analysis.loading import Plan, iter_tables, lazy_frame, load_plan
 from analysis.readers import table_to_frame
 from analysis.settings import AnalysisSettings
-from analysis.sources import BatchRef, SessionInfo
+from analysis.sources import BatchRef, SessionInfo, with_spans
 from kernel.batch import SEQ_COLUMN
 from kernel.envelope import BIN_COLUMN, BIN_US, read_envelope
 from kernel.layout import batch_stem, envelope_path
@@ -120,9 +120,13 @@ def overview_envelope(
     samples (one batch in memory at a time, or on the dask cluster) for the rest."""
     names = [c for c in p.columns if c != SEQ_COLUMN]
     cover = Coverage([], list(p.batches)) if from_samples else coverage(p, settings)
-    firsts = [b.first for b in p.batches if b.first is not None]
-    lasts = [b.last for b in p.batches if b.last is not None]
-    if (span := cover.span) is not None:
+    # Time spans: of the batches read from samples (first and last line of local files), of the stored
+    # envelopes, and of the others when known already (S3 manifest); a day with its envelope opens no batch.
+    cover.samples = with_spans(cover.samples)
+    refs = [b for b in p.batches if b.first is not None and b.last is not None]
+    firsts = [b.first for b in [*refs, *cover.samples] if b.first is not None]
+    lasts = [b.last for b in [*refs, *cover.samples] if b.last is not None]
+    if (span := cover.span) is not None and len(refs) < len(p.batches):
         firsts, lasts = [*firsts, span[0]], [*lasts, span[1]]
     frame = None
     if not firsts:  # times unknown (an S3 session without its manifest): read it all first
