@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from scipy import signal
 
 from analysis.choices import ALIGN_METHODS
 from analysis.errors import AnalysisError
@@ -48,6 +47,8 @@ def _grid(a: pd.Series, b: pd.Series, shift_ns: int, rate: float) -> np.ndarray:
 
 def xcorr_lag(a: np.ndarray, b: np.ndarray, rate: float, max_lag: float | None = None) -> float:
     """Delay of ``b`` relative to ``a`` in seconds (positive: b lags), from the peak of their cross-correlation."""
+    from scipy import signal  # imported on use: most of a second that other commands need not pay
+
     a = signal.detrend(np.nan_to_num(a - np.nanmean(a)))
     b = signal.detrend(np.nan_to_num(b - np.nanmean(b)))
     corr = signal.correlate(a, b, mode="full", method="fft")

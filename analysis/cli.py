@@ -167,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     TABLE.add_arguments(p, ("scheduler",))
     _image(p)
+    p.add_argument(
+        "--from-samples",
+        action="store_true",
+        help="read every sample even where a stored envelope exists (slower; exact to the pixel)",
+    )
     p.set_defaults(func="cmd_overview")
 
     p = sub_parser("markers", "the event markers placed while recording: time, label, source, user")

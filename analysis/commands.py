@@ -12,15 +12,13 @@ import pandas as pd
 
 from analysis import transforms
 from analysis.align import align
-from analysis.cluster import connect
-from analysis.envelope import EnvelopeBuilder, envelope_dask
 from analysis.errors import AnalysisError
 from analysis.export import export_tables
 from analysis.gaps import gap_report
-from analysis.loading import Plan, iter_tables, lazy_frame, load_plan, plan
+from analysis.loading import Plan, iter_tables, load_plan, plan
 from analysis.markers import in_window, markers_csv, markers_frame, markers_table
+from analysis.overview import overview_envelope
 from analysis.plots import plot_comparison, plot_overview, plot_waveform, save
-from analysis.readers import table_to_frame
 from analysis.settings import AnalysisSettings
 from analysis.stats import channel_stats, describe
 
@@ -174,27 +172,13 @@ def cmd_compare(args: argparse.Namespace, settings: AnalysisSettings) -> int:
 
 
 def cmd_overview(args: argparse.Namespace, settings: AnalysisSettings) -> int:
-    """Draw a whole source as a min/max envelope, one batch in memory at a time."""
-    chans = _channels(args)
-    p = _plan(args, settings, args.source, chans, need_spans=True)
-    names = [c for c in p.columns if c != "seq"]
-    firsts = [b.first for b in p.batches if b.first is not None]
-    lasts = [b.last for b in p.batches if b.last is not None]
-    if not firsts:
-        frame = load_plan(p, settings)
-        firsts, lasts = [frame.index.min()], [frame.index.max()]
-    start = p.start or min(firsts)
-    end = min(p.end, max(lasts)) if p.end is not None else max(lasts)
-    if settings.scheduler:  # one partial envelope per batch, computed on the dask.distributed cluster
-        connect(settings.scheduler)
-        env = envelope_dask(lazy_frame(p, settings), start, end, args.width, names)
-    else:
-        builder = EnvelopeBuilder(start, end, args.width, names)
-        with _bar(args, len(p.batches), "overview") as bar:
-            for table in iter_tables(p, settings, bar.update):
-                builder.add(table_to_frame(table))
-        env = builder.result()
-    fig = plot_overview(env, width=args.width, height=args.height, dpi=args.dpi, title=args.title,
+    """Draw a whole source as a min/max envelope: from stored envelopes where they exist, else batch by batch."""
+    p = _plan(args, settings, args.source, _channels(args))  # batch spans: only of those read from samples
+    with _bar(args, 0, "overview") as bar:
+        result = overview_envelope(p, settings, args.width, from_samples=args.from_samples, bar=bar)
+    if result.note:
+        print(f"sensor-analysis: {result.note}", file=sys.stderr)
+    fig = plot_overview(result.envelope, width=args.width, height=args.height, dpi=args.dpi, title=args.title,
                         markers=in_window(markers_frame(p.selection, settings), p.start, p.end))
     print(save(fig, args.out, args.dpi))
     return 0
@@ -204,7 +188,8 @@ def cmd_export(args: argparse.Namespace, settings: AnalysisSettings) -> int:
     """Write the selection to one Parquet or CSV file, batch by batch."""
     p = _plan(args, settings, args.source, _channels(args))
     with _bar(args, len(p.batches), "export") as bar:
-        path, rows = export_tables(iter_tables(p, settings, bar.update), args.out, args.format)
+        tables = iter_tables(p, settings, bar.update, decimals=args.format == "csv")  # keep the device's digits
+        path, rows = export_tables(tables, args.out, args.format)
     print(f"{path}: {rows} rows")
     markers = in_window(markers_frame(p.selection, settings), p.start, p.end)
     if len(markers):  # the events of the exported span, beside the data

@@ -3,7 +3,8 @@
 The time span is cut into ``width`` equal buckets. Each chunk of data (a frame, a batch, a dask partition)
 adds its per-bucket min and max with ``numpy.fmin/fmax.reduceat`` on contiguous columns, so a day at
 8 ch x 1 kHz is reduced in about a second and never has to be in memory at once. Empty buckets stay NaN
-and show as holes (recording gaps) in the plot.
+and show as holes (recording gaps) in the plot. Stored one-second envelopes (kernel.envelope) fold into the
+same buckets with ``add_bins``, so a day is drawn without reading its samples.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analysis.errors import AnalysisError
 from analysis.transforms import channel_names
+from kernel.envelope import BIN_COLUMN, ROWS_COLUMN, envelope_channels, max_column, min_column
 
 
 @dataclasses.dataclass
@@ -76,8 +79,34 @@ class EnvelopeBuilder:
             self.maxs[full, j] = np.fmax(self.maxs[full, j], hi)
         return self
 
-    def merge(self, other: EnvelopeBuilder) -> EnvelopeBuilder:
-        """Combine with a builder of the same span and width (partial results from parallel workers)."""
+    def add_bins(self, table: pa.Table) -> EnvelopeBuilder:
+        """Fold a stored envelope (kernel.envelope: one-second bins, in time order) into the envelope.
+
+        A bin counts in the bucket its start falls in, so bucket edges are as exact as one bin (1 s).
+        """
+        if table.num_rows == 0:
+            return self
+        t = table.column(BIN_COLUMN).cast("int64").to_numpy() * 1000  # us -> ns
+        pos = np.searchsorted(t, self.edges_ns)
+        counts = np.diff(pos)
+        full = np.flatnonzero(counts > 0)
+        if full.size == 0:
+            return self
+        starts = pos[full]
+        stop = pos[full[-1] + 1]
+        self.counts[full] += np.add.reduceat(table.column(ROWS_COLUMN).to_numpy()[:stop], starts)
+        stored = set(envelope_channels(table))
+        for j, c in enumerate(self.channels):
+            if c not in stored:
+                continue
+            lo = np.fmin.reduceat(table.column(min_column(c)).to_numpy(zero_copy_only=False)[:stop], starts)
+            hi = np.fmax.reduceat(table.column(max_column(c)).to_numpy(zero_copy_only=False)[:stop], starts)
+            self.mins[full, j] = np.fmin(self.mins[full, j], lo)
+            self.maxs[full, j] = np.fmax(self.maxs[full, j], hi)
+        return self
+
+    def merge(self, other: EnvelopeBuilder | Envelope) -> EnvelopeBuilder:
+        """Combine with a builder or envelope of the same span and width (e.g. partial results of workers)."""
         self.mins = np.fmin(self.mins, other.mins)
         self.maxs = np.fmax(self.maxs, other.maxs)
         self.counts += other.counts

@@ -17,6 +17,7 @@ from analysis.choices import EXPORT_FORMATS
 from analysis.errors import AnalysisError
 from analysis.readers import TIME_TYPE
 from kernel.batch import ARROW_TIME_FORMAT, TIME_COLUMN, batch_header
+from kernel.digits import field_decimals, format_fixed
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,14 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
 
 
 def table_to_batch_csv(table: pa.Table, header: bool = True) -> bytes:
-    """An Arrow table in the batch schema as batch-file bytes (``host_time`` as ISO UTC with ``Z``)."""
+    """An Arrow table in the batch schema as batch-file bytes (``host_time`` as ISO UTC with ``Z``; channels
+    with the decimal places their fields record, else as the shortest text of the float)."""
     times = pc.strftime(table.column(0).cast(TIME_TYPE), format=ARROW_TIME_FORMAT)
     body = table.set_column(0, TIME_COLUMN, times)
+    for i, field in enumerate(table.schema):
+        places = field_decimals(field)
+        if places is not None:  # the device's digits (kernel.digits): -0.1930 stays -0.1930
+            body = body.set_column(i, field.name, format_fixed(table.column(i), places))
     buf = io.BytesIO()
     pacsv.write_csv(body, buf, pacsv.WriteOptions(include_header=False, quoting_style="none"))
     head = batch_header(table.column_names[1:]) if header else b""

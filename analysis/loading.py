@@ -149,24 +149,25 @@ def read_tables(
 
 
 def iter_tables(
-    p: Plan, settings: AnalysisSettings | None = None, progress: Progress | None = None
+    p: Plan, settings: AnalysisSettings | None = None, progress: Progress | None = None, decimals: bool = False
 ) -> Iterator[pa.Table]:
     """Yield the planned batches one by one, in order, already windowed; a few are read ahead in threads.
 
     Memory stays at about ``settings.threads`` batches whatever the total (for overviews and exports).
+    ``decimals``: channel fields carry the device's decimal places (for CSV exports).
     """
     settings = settings or AnalysisSettings()
     batches = iter(p.batches)
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         pending = collections.deque(
-            pool.submit(read_batch, ref, p.columns, settings)
+            pool.submit(read_batch, ref, p.columns, settings, decimals)
             for ref in itertools.islice(batches, settings.threads)
         )
         while pending:
             table = pending.popleft().result()
             ref = next(batches, None)
             if ref is not None:
-                pending.append(pool.submit(read_batch, ref, p.columns, settings))
+                pending.append(pool.submit(read_batch, ref, p.columns, settings, decimals))
             if progress is not None:
                 progress(1)
             yield filter_window(table, p.start, p.end)

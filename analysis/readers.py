@@ -7,6 +7,7 @@ parallel threads by the loader.
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 
@@ -26,9 +27,14 @@ log = logging.getLogger(__name__)
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 
-def read_csv_table(source: str | pa.NativeFile | io.BytesIO, columns: list[str] | None = None) -> pa.Table:
-    """Read batch CSV (a path, or a file object) into an Arrow table with the batch schema."""
-    return read_batch_table(source, columns)
+def read_csv_table(
+    source: str | pa.NativeFile | io.BytesIO, columns: list[str] | None = None, decimals: bool = False
+) -> pa.Table:
+    """Read batch CSV (a path, or a file object) into an Arrow table with the batch schema.
+
+    With ``decimals`` (a path or ``io.BytesIO``), channel fields record the device's decimal places.
+    """
+    return read_batch_table(source, columns, decimals=decimals)
 
 
 def read_parquet_table(source: str | pa.NativeFile, columns: list[str] | None = None) -> pa.Table:
@@ -48,25 +54,36 @@ def normalise_table(table: pa.Table) -> pa.Table:
 
 
 def read_batch(
-    ref: BatchRef, columns: list[str] | None = None, settings: AnalysisSettings | None = None
+    ref: BatchRef,
+    columns: list[str] | None = None,
+    settings: AnalysisSettings | None = None,
+    decimals: bool = False,
 ) -> pa.Table:
-    """Read one batch, wherever and in whatever format it is, as a typed Arrow table."""
+    """Read one batch, wherever and in whatever format it is, as a typed Arrow table.
+
+    ``decimals``: channel fields carry the device's decimal places (kernel.digits) for CSV and csv.gz
+    batches; Parquet objects carry them from the upload.
+    """
     try:
         if ref.is_s3:
             bucket, key = s3.parse_s3_url(ref.location)
             data = s3.get_bytes(settings or AnalysisSettings(), bucket, key)
-            buf = pa.BufferReader(data)
             if ref.format == PARQUET:
-                return read_parquet_table(buf, columns)
+                return read_parquet_table(pa.BufferReader(data), columns)
             if ref.format == CSV_GZ:
-                return read_csv_table(pa.CompressedInputStream(buf, "gzip"), columns)
-            return read_csv_table(buf, columns)
+                if decimals:
+                    return read_csv_table(io.BytesIO(gzip.decompress(data)), columns, decimals)
+                return read_csv_table(pa.CompressedInputStream(pa.BufferReader(data), "gzip"), columns)
+            return read_csv_table(io.BytesIO(data) if decimals else pa.BufferReader(data), columns, decimals)
         if ref.format == CSV:
-            return read_csv_table(ref.location, columns)
+            return read_csv_table(ref.location, columns, decimals)
         if ref.format == PARQUET:
             return read_parquet_table(ref.location, columns)
+        if decimals:
+            with gzip.open(ref.location, "rb") as f:
+                return read_csv_table(io.BytesIO(f.read()), columns, decimals)
         return read_csv_table(pa.CompressedInputStream(pa.OSFile(ref.location), "gzip"), columns)
-    except (pa.ArrowInvalid, OSError, KeyError) as err:
+    except (pa.ArrowInvalid, OSError, KeyError, EOFError) as err:
         raise BadData(f"{ref.location}: cannot read {ref.format} batch ({err})") from err
 
 

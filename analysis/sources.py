@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
+import logging
 import os
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,16 @@ import pandas as pd
 from analysis import s3
 from analysis.errors import BadData, SourceNotFound
 from analysis.settings import AnalysisSettings
-from kernel.batch import parse_time, read_batch_header
-from kernel.layout import MANIFEST_NAME, committed_batches, device_dirs, is_session_dir
+from kernel.batch import TIME_COLUMN, format_time, parse_time, read_batch_header
+from kernel.layout import (
+    MANIFEST_NAME,
+    SESSION_ID_FORMAT,
+    batch_index,
+    committed_batches,
+    device_dirs,
+    is_hidden,
+    is_session_dir,
+)
 from kernel.manifest import SessionManifest
 from kernel.objects import (
     CSV,
@@ -23,10 +34,12 @@ from kernel.objects import (
     PARQUET,
     UploadedManifest,
     is_manifest_key,
+    key_parent,
     manifest_key,
-    manifest_session,
     parse_batch_object,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +67,7 @@ class SessionInfo:
     manifest: SessionManifest
     batches: list[BatchRef]
     raw: dict[str, Any]
+    complete: bool = True  # False: no session.json, found from its batch files or objects
 
 
 @dataclasses.dataclass
@@ -100,9 +114,9 @@ def resolve(
 def _resolve_local(path: Path, device: str | None) -> list[SessionInfo]:
     if not path.exists():
         raise SourceNotFound(f"{path}: no such session, device folder or data directory")
-    if is_session_dir(path):
+    if _is_local_session(path):
         return [_local_session(path)]
-    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and is_session_dir(d)]
+    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and not is_hidden(d.name) and _is_local_session(d)]
     if sessions:
         if device is not None and path.name != device:
             raise SourceNotFound(f"{path}: is the folder of device {path.name!r}, not {device!r}")
@@ -121,21 +135,65 @@ def _resolve_local(path: Path, device: str | None) -> list[SessionInfo]:
     raise SourceNotFound(f"{path}: no sessions here (expected <data dir>/<device>/<session>/{MANIFEST_NAME})")
 
 
-def _local_session(path: Path) -> SessionInfo:
+def _is_local_session(path: Path) -> bool:
+    """A session folder: one with a manifest, or with batch files (a session still recording or copied
+    without its manifest)."""
+    if is_session_dir(path):
+        return True
     try:
-        raw = json.loads((path / MANIFEST_NAME).read_bytes())
-        manifest = SessionManifest.from_json(json.dumps(raw))
-    except (OSError, ValueError, TypeError) as err:
-        raise BadData(f"{path / MANIFEST_NAME}: unreadable manifest ({err})") from err
+        names = [e.name for e in os.scandir(path) if e.is_file()]
+    except OSError:
+        return False
+    return any(batch_index(n) is not None or parse_batch_object(n) is not None for n in names)
+
+
+def _local_session(path: Path) -> SessionInfo:
+    complete = (path / MANIFEST_NAME).is_file()
+    if complete:
+        try:
+            raw = json.loads((path / MANIFEST_NAME).read_bytes())
+            manifest = SessionManifest.from_json(json.dumps(raw))
+        except (OSError, ValueError, TypeError) as err:
+            raise BadData(f"{path / MANIFEST_NAME}: unreadable manifest ({err})") from err
+    else:
+        raw, manifest = {}, listed_manifest(path.parent.name, path.name)
     batches = [BatchRef(str(p), CSV, manifest.session_id) for p in committed_batches(path)]
     if not batches:  # a local copy of an uploaded session (e.g. ``aws s3 sync``): batch-*.parquet / .csv.gz
         batches = [
             BatchRef(str(path / name), form, manifest.session_id)
             for name, form in _uploaded_batches(p.name for p in path.iterdir())
         ]
+    if not complete:
+        log.warning("%s: incomplete session (no %s: still recording, or copied without it); reading its %d "
+                    "batch files", path, MANIFEST_NAME, len(batches))
     if not manifest.columns and batches:
-        manifest.columns = read_batch_header(Path(batches[0].location))
-    return SessionInfo(str(path), manifest, batches, raw)
+        manifest.columns = _local_columns(batches[0])
+    return SessionInfo(str(path), manifest, batches, raw, complete)
+
+
+def listed_manifest(device: str, session: str) -> SessionManifest:
+    """Stand-in manifest of a session known only from its batches: ids, and the start time its id tells."""
+    try:
+        started = format_time(datetime.strptime(session[:16], SESSION_ID_FORMAT).replace(tzinfo=UTC))
+    except ValueError:
+        started = ""
+    return SessionManifest(device_id=device, session_id=session, port="", baudrate=0, columns=[],
+                           started_at=started, software_version="")
+
+
+def _local_columns(ref: BatchRef) -> list[str]:
+    """Device columns of a local batch, from its header (CSV, csv.gz) or schema (Parquet)."""
+    try:
+        if ref.format == CSV:
+            return read_batch_header(Path(ref.location))
+        if ref.format == PARQUET:
+            import pyarrow.parquet as pq
+
+            return [n for n in pq.read_schema(ref.location).names if n != TIME_COLUMN]
+        with gzip.open(ref.location, "rb") as f:
+            return f.readline().decode("ascii").rstrip("\n").split(",")[1:]
+    except (OSError, ValueError) as err:
+        raise BadData(f"{ref.location}: cannot read its columns ({err})") from err
 
 
 def local_span(path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -199,19 +257,31 @@ def _resolve_s3(url: str, device: str | None, settings: AnalysisSettings) -> lis
         if data is not None:
             return [_s3_session(settings, bucket, prefix, data)]
     base = f"{prefix}/" if prefix else ""
-    manifests = sorted(k for k, _ in s3.list_keys(settings, bucket, base) if is_manifest_key(k))
-    depth = {k: k[len(base) :].count("/") for k in manifests}
-    here = [k for k in manifests if depth[k] == 1]
+    # Session prefixes: those of manifests and those of batch objects (a session without its manifest).
+    objects: dict[str, list[str]] = {}
+    manifests: set[str] = set()
+    for k, _ in s3.list_keys(settings, bucket, base):
+        if is_manifest_key(k):
+            manifests.add(key_parent(k))
+            objects.setdefault(key_parent(k), [])
+        elif parse_batch_object(k) is not None:
+            objects.setdefault(key_parent(k), []).append(k)
+
+    def session(sp: str) -> SessionInfo:
+        if sp in manifests:
+            return _s3_session(settings, bucket, sp, s3.get_bytes(settings, bucket, manifest_key(sp)))
+        return _listed_s3_session(settings, bucket, sp, objects[sp])
+
+    if prefix in objects:
+        return [session(prefix)]
+    depth = {sp: sp[len(base) :].count("/") for sp in objects}
+    here = sorted(sp for sp in objects if depth[sp] == 0)
     if here:
-        return [
-            _s3_session(settings, bucket, k.rsplit("/", 1)[0], s3.get_bytes(settings, bucket, k))
-            for k in here
-        ]
+        return [session(sp) for sp in here]
     by_device: dict[str, str] = {}
-    for k in manifests:
-        if depth[k] >= 2:
-            device_prefix, name, _ = manifest_session(k)
-            by_device.setdefault(name, device_prefix)
+    for sp in sorted(objects):
+        device_prefix = key_parent(sp)
+        by_device.setdefault(device_prefix.rsplit("/", 1)[-1], device_prefix)
     devices = sorted(by_device)
     if device is not None and device in by_device:
         return _resolve_s3(f"s3://{bucket}/{by_device[device]}", None, settings)
@@ -221,7 +291,24 @@ def _resolve_s3(url: str, device: str | None, settings: AnalysisSettings) -> lis
         return _resolve_s3(f"s3://{bucket}/{by_device[devices[0]]}", None, settings)
     if devices:
         raise SourceNotFound(f"{url}: holds several devices ({', '.join(devices)}); choose one with --device")
-    raise SourceNotFound(f"{url}: no uploaded sessions here (expected .../<device>/<session>/{MANIFEST_NAME})")
+    raise SourceNotFound(
+        f"{url}: no uploaded sessions here (expected .../<device>/<session>/ holding batch objects "
+        f"and {MANIFEST_NAME})"
+    )
+
+
+def _listed_s3_session(settings: AnalysisSettings, bucket: str, prefix: str, keys: list[str]) -> SessionInfo:
+    """A session without its uploaded manifest (upload cut short, or still recording): its listed batches."""
+    from analysis.readers import read_batch  # readers import this module
+
+    device, _, sid = prefix.rpartition("/")
+    manifest = listed_manifest(device.rsplit("/", 1)[-1], sid)
+    batches = [BatchRef(f"s3://{bucket}/{k}", form, sid) for k, form in _uploaded_batches(keys)]
+    log.warning("s3://%s/%s: incomplete session (no %s: upload cut short, or still recording); reading the "
+                "%d batch objects listed", bucket, prefix, MANIFEST_NAME, len(batches))
+    if batches:
+        manifest.columns = read_batch(batches[0], None, settings).column_names[1:]
+    return SessionInfo(f"s3://{bucket}/{prefix}", manifest, batches, {}, complete=False)
 
 
 def _ts(value: str | None) -> pd.Timestamp | None:

@@ -8,13 +8,20 @@ given. NaN values propagate through filters: fill or drop them first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
-from scipy import signal
 
 from analysis.errors import AnalysisError, UnknownChannel
 from kernel.batch import SEQ_COLUMN
+
+
+def _signal() -> ModuleType:
+    """scipy.signal, imported when a filter runs (it takes most of a second: overviews and exports skip it)."""
+    from scipy import signal
+
+    return signal
 
 
 def channel_names(frame: pd.DataFrame, channels: Iterable[str] | None = None) -> list[str]:
@@ -95,13 +102,13 @@ def decimate(frame: pd.DataFrame, factor: int, channels: Iterable[str] | None = 
     out = frame.iloc[::factor].copy()
     for c in names:
         values = frame[c].to_numpy(dtype="float64")
-        out[c] = signal.decimate(values, factor, ftype="fir", zero_phase=True)[: len(out)]
+        out[c] = _signal().decimate(values, factor, ftype="fir", zero_phase=True)[: len(out)]
     return out
 
 
 def detrend(frame: pd.DataFrame, kind: str = "linear", channels: Iterable[str] | None = None) -> pd.DataFrame:
     """Remove a linear trend (``kind="linear"``) or the mean (``kind="constant"``) from each channel."""
-    return _apply(frame, channels, lambda x: signal.detrend(x, type=kind))
+    return _apply(frame, channels, lambda x: _signal().detrend(x, type=kind))
 
 
 def moving_average(
@@ -145,8 +152,8 @@ def _butterworth(
     fs = _rate(frame, rate)
     for f in cutoffs:
         _check_freq(f, fs)
-    sos = signal.butter(order, cutoffs if len(cutoffs) > 1 else cutoffs[0], btype=btype, fs=fs, output="sos")
-    return _apply(frame, channels, lambda x: signal.sosfiltfilt(sos, x))
+    sos = _signal().butter(order, cutoffs if len(cutoffs) > 1 else cutoffs[0], btype=btype, fs=fs, output="sos")
+    return _apply(frame, channels, lambda x: _signal().sosfiltfilt(sos, x))
 
 
 def lowpass(
@@ -181,9 +188,9 @@ def notch(
     """Zero-phase notch removing ``freq`` Hz (e.g. 50/60 Hz mains); ``quality`` = freq / bandwidth."""
     fs = _rate(frame, rate)
     _check_freq(freq, fs)
-    b, a = signal.iirnotch(freq, quality, fs=fs)
-    sos = signal.tf2sos(b, a)
-    return _apply(frame, channels, lambda x: signal.sosfiltfilt(sos, x))
+    b, a = _signal().iirnotch(freq, quality, fs=fs)
+    sos = _signal().tf2sos(b, a)
+    return _apply(frame, channels, lambda x: _signal().sosfiltfilt(sos, x))
 
 
 def normalise(

@@ -79,21 +79,41 @@ def read_batch_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     return header[1:], rows
 
 
-def read_batch_table(source: Any, columns: list[str] | None = None) -> Any:
+def read_batch_table(source: Any, columns: list[str] | None = None, *, decimals: bool = False) -> Any:
     """Read a batch (path or file object) into a typed pyarrow Table; ValueError on a malformed batch.
 
     pyarrow parses in C (ISO 8601 times included) and releases the GIL, so files can be read in threads.
+    With ``decimals`` (a path or an ``io.BytesIO``), each channel's field records the device's decimal
+    places (kernel.digits).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    head = _head_bytes(source) if decimals else b""
     convert = pacsv.ConvertOptions(
         column_types={TIME_COLUMN: pa.timestamp("us", tz="UTC"), SEQ_COLUMN: pa.int64()},
         timestamp_parsers=[pacsv.ISO8601],
         include_columns=None if columns is None else [TIME_COLUMN, *columns],
     )
     table = pacsv.read_csv(source, read_options=pacsv.ReadOptions(block_size=8 << 20), convert_options=convert)
-    return typed_batch_table(table)
+    table = typed_batch_table(table)
+    if decimals:
+        from kernel.digits import record_decimals
+
+        table = record_decimals(table, head)
+    return table
+
+
+def _head_bytes(source: Any, size: int = 65536) -> bytes:
+    """The first bytes of a batch given as a path or an ``io.BytesIO`` (left at its position)."""
+    import io
+
+    if isinstance(source, io.BytesIO):
+        start = source.tell()
+        with source.getbuffer() as buf:
+            return bytes(buf[start : start + size])
+    with open(source, "rb") as f:
+        return f.read(size)
 
 
 def typed_batch_table(table: Any) -> Any:
@@ -106,7 +126,9 @@ def typed_batch_table(table: Any) -> Any:
     if names[0] != TIME_COLUMN:
         table = table.select([TIME_COLUMN, *[n for n in names if n != TIME_COLUMN]])
     kinds = {TIME_COLUMN: pa.timestamp("us", tz="UTC"), SEQ_COLUMN: pa.int64()}
-    schema = pa.schema([pa.field(f.name, kinds.get(f.name, pa.float64())) for f in table.schema])
+    schema = pa.schema(
+        [pa.field(f.name, kinds.get(f.name, pa.float64()), metadata=f.metadata) for f in table.schema]
+    )
     return table if table.schema.equals(schema) else table.cast(schema)
 
 

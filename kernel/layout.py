@@ -7,6 +7,8 @@ Layout under the data directory::
         batch-000001.csv        committed batch (kernel.batch): never modified again
         batch-000002.csv.part   batch being written; consumers never read it
         rejects.txt             bad lines (kernel.batch.reject_records)
+        envelope.parquet        the session's min/max envelope (kernel.envelope), written by the uploader when it
+                                publishes the session and uploaded with its manifest
         markers.jsonl           event markers (kernel.markers), one JSON object a line, appended by the web app;
                                 uploaded with the session's manifest
         .touched                the uploader's marker: the session is closed and fully uploaded
@@ -34,6 +36,7 @@ PART_SUFFIX = ".part"
 MANIFEST_NAME = "session.json"
 REJECTS_NAME = "rejects.txt"
 MARKERS_NAME = "markers.jsonl"
+ENVELOPE_NAME = "envelope.parquet"
 TOUCHED_NAME = ".touched"
 UPLOAD_DIRNAME = ".upload"
 LOCK_NAME = ".lock"
@@ -155,6 +158,11 @@ def session_dirs(data_dir: Path) -> Iterator[Path]:
 def lock_path(device_dir: Path) -> Path:
     """The lock file a reader holds on a device folder."""
     return device_dir / LOCK_NAME
+
+
+def envelope_path(session_dir: Path) -> Path:
+    """The session's envelope file (kernel.envelope)."""
+    return session_dir / ENVELOPE_NAME
 
 
 def rejects_path(session_dir: Path) -> Path:

@@ -6,9 +6,11 @@ batch file's bytes), the session's event markers as ``markers.jsonl`` when it ha
 manifest), and ``session.json``, an :class:`UploadedManifest`: the local session manifest's
 fields (its batch count as ``batch_count``), ``box_id``, ``rows`` and one :class:`UploadedBatch` entry per
 batch with the object's key, format, checksums and the batch's time span and statistics. The uploader
-writes it last, once every batch is verified; the analysis reads it to find and prune batches.
-A session with event markers also has ``markers.jsonl`` (kernel.markers, the local file's bytes), uploaded
-before the manifest.
+writes it last, once every batch is verified; the analysis reads it to find and prune batches. Just before
+it, the uploader puts ``envelope.parquet``, the session's min/max envelope (kernel.envelope), which overviews
+read instead of the samples, and ``markers.jsonl`` (kernel.markers, the local file's bytes) when the session
+has event markers. A session whose manifest is missing (an upload cut short) is read from the listing of
+its batch objects.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import re
 from typing import Any
 
-from kernel.layout import BATCH_PREFIX, MANIFEST_NAME, MARKERS_NAME
+from kernel.layout import BATCH_PREFIX, ENVELOPE_NAME, MANIFEST_NAME, MARKERS_NAME
 from kernel.manifest import SessionManifest
 
 PARQUET, CSV_GZ, CSV = "parquet", "csv.gz", "csv"
@@ -26,6 +28,7 @@ FORMATS = (PARQUET, CSV_GZ, CSV)  # in order of preference when several exist fo
 CONTENT_TYPES = {PARQUET: "application/vnd.apache.parquet", CSV_GZ: "application/gzip", CSV: "text/csv"}
 MANIFEST_CONTENT_TYPE = "application/json"
 MARKERS_CONTENT_TYPE = "application/x-ndjson"
+ENVELOPE_CONTENT_TYPE = CONTENT_TYPES[PARQUET]
 
 # User metadata of every object (S3 may capitalise the names when it returns them).
 META_SHA256 = "sha256"  # sha256 of the object's bytes
@@ -53,6 +56,16 @@ def manifest_key(session_prefix: str) -> str:
 def markers_key(session_prefix: str) -> str:
     """The uploaded markers file's key under a session's key prefix."""
     return f"{session_prefix}/{MARKERS_NAME}" if session_prefix else MARKERS_NAME
+
+
+def envelope_key(session_prefix: str) -> str:
+    """The session envelope's key under a session's key prefix."""
+    return f"{session_prefix}/{ENVELOPE_NAME}" if session_prefix else ENVELOPE_NAME
+
+
+def key_parent(key: str) -> str:
+    """The key prefix an object lies under (``a/b`` for ``a/b/c``; empty at the top)."""
+    return key.rsplit("/", 1)[0] if "/" in key else ""
 
 
 def is_manifest_key(key: str) -> bool:

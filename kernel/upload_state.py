@@ -3,6 +3,8 @@
 Per batch, inside ``<session>/.upload/``:
   ``batch-NNNNNN.stats.json``   processed (:class:`ProcessedBatch`), written by the Dask worker
   ``batch-NNNNNN.<format>``     the converted object, deleted once its upload is verified
+  ``batch-NNNNNN.envelope.parquet``  the batch's min/max envelope (kernel.envelope), until the session is
+                                published with its envelope
   ``batch-NNNNNN.json``         uploaded and verified (:class:`UploadedMarker`): the Luigi "done" marker
 and ``<session>/.touched`` (:class:`TouchedMarker`) once the session's manifest is uploaded: the session
 may then be deleted by the quota cleanup. All are written atomically (kernel.atomic).
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.atomic import write_atomic
+from kernel.envelope import ENVELOPE_SUFFIX
 from kernel.layout import BATCH_PREFIX, UPLOAD_DIRNAME, batch_stem, touched_path
 from kernel.objects import BatchStats, read_stats_fields, stats_fields
 
@@ -36,6 +39,11 @@ def stats_file(staging: Path, stem: str) -> Path:
 def staged_object_file(staging: Path, stem: str, form: str) -> Path:
     """Where the converted object of the batch ``stem`` waits for its upload."""
     return staging / f"{stem}.{form}"
+
+
+def envelope_file(staging: Path, stem: str) -> Path:
+    """Where the envelope of the batch ``stem`` waits for the session's publication."""
+    return staging / f"{stem}{ENVELOPE_SUFFIX}"
 
 
 def stats_path(batch: Path) -> Path:

@@ -24,6 +24,7 @@ from kernel.batch import SEQ_COLUMN, TIME_COLUMN, format_time, is_batch_header, 
 from kernel.layout import batch_stem
 from kernel.objects import CONTENT_TYPES, CSV, CSV_GZ, PARQUET, BatchStats, ChannelStats
 from kernel.upload_state import ProcessedBatch, ProcessingFailure, staged_object_file, stats_file
+from uploader.envelope import write_batch_envelope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -47,7 +48,7 @@ def load_table(data: bytes) -> Any:
     if not is_batch_header(header):
         raise InvalidBatch(f"bad header {header[:80]!r}")
     try:
-        table = read_batch_table(io.BytesIO(data))
+        table = read_batch_table(io.BytesIO(data), decimals=True)  # the device's digits ride in the schema
     except (ValueError, TypeError) as err:  # pyarrow.ArrowInvalid is a ValueError
         raise InvalidBatch(str(err).splitlines()[0][:200]) from err
     names = table.column_names
@@ -145,6 +146,7 @@ def process_batch(batch: str, fmt: str, staging: str) -> ProcessedBatch | Proces
             table = load_table(data)
             stats = batch_stats(table)
             payload = encode(table, data, fmt)
+            write_batch_envelope(table, out_dir, stem)  # the overview's data (kernel.envelope)
         except InvalidBatch as err:
             error, form, payload = f"invalid batch: {err}", CSV, data
         if form == CSV:

@@ -47,6 +47,7 @@ from kernel.upload_state import (
     uploaded_path,
 )
 from uploader.convert import digests
+from uploader.envelope import publish_envelope
 from uploader.errors import BatchError, IntegrityError, S3ConfigError, S3Unavailable, Stopped, UploaderError
 from uploader.manifest import batch_entry, session_document
 from uploader.s3 import S3Store
@@ -297,6 +298,8 @@ class Pipeline:
             )
         prefix, box = self._session_prefix(session_dir), {META_BOX: self.settings.box_id}
         listed = listing.result() if listing is not None else None
+        # The envelope and the markers first: a session with a manifest on S3 has them there too.
+        publish_envelope(self.store, prefix, self.settings.box_id, session_dir)
         markers = session_dir / MARKERS_NAME
         if markers.exists():
             data = markers.read_bytes()

@@ -75,3 +75,22 @@ def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     for name in ("AWS_ENDPOINT_URL", "SENSOR_S3_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return s3
+
+
+def write_device_digits(data_dir: Path, device: str, frame: pd.DataFrame, batch_lines: int) -> Path:
+    """A session whose batches hold fixed four-decimal text, as a device prints it (``-0.1930``)."""
+    from kernel.batch import TIME_FORMAT
+    from kernel.layout import batch_filename
+
+    session = write_session(data_dir, device, frame, batch_lines=batch_lines)
+    for n, lo in enumerate(range(0, len(frame), batch_lines), start=1):
+        text = frame.iloc[lo : lo + batch_lines].to_csv(float_format="%.4f", date_format=TIME_FORMAT, lineterminator="\n")
+        (session / batch_filename(n)).write_text(text)
+    return session
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dev3: 60 s at 500 Hz, 4 channels printed with four decimals, in six batches."""
+    frame = synth_frame("2026-11-25T10:00:00Z", RATE, 60, 4, freqs=FREQS, seed=3)
+    return write_device_digits(tmp_path_factory.mktemp("digits"), "dev3", frame, batch_lines=5000)

@@ -16,7 +16,7 @@ SERVICES = ("reader", "uploader", "web", "analysis", "simulator")
 
 # File and folder names of the data directory, object and state files, time formats, document fields.
 CONTRACT_LITERALS = (
-    "session.json", "rejects.txt", "markers.jsonl", ".touched", ".part", ".status", ".upload", ".reserve", ".lock", "batch-",
+    "session.json", "rejects.txt", "markers.jsonl", "envelope.parquet", ".envelope.parquet", ".touched", ".part", ".status", ".upload", ".reserve", ".lock", "batch-",
     ".stats.json", ".uploader.pid", ".uploader.log", ".evicting-", "reader-",
     "host_time", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S",
     "csv.gz", "application/vnd.apache.parquet", "source-sha256",

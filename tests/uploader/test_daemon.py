@@ -26,6 +26,7 @@ def expected_keys(*sessions: Path, ext: str = "parquet") -> set[str]:
             f"box1/{s.parent.name}/{s.name}/{b.name.removesuffix('.csv')}.{ext}" for b in committed_batches(s)
         }
         keys.add(f"box1/{s.parent.name}/{s.name}/session.json")
+        keys.add(f"box1/{s.parent.name}/{s.name}/envelope.parquet")  # the overview's data, put before the manifest
     return keys
 
 

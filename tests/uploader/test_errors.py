@@ -97,4 +97,4 @@ def test_missing_bucket_recovers_once_created(s3_server: S3Server, tmp_path: Pat
             proc.kill()
     text = log.read_text()
     assert text.count("does not exist") == 1 and text.count("S3 reachable again") == 1, text
-    assert len(s3_server.objects("late-bucket")) == 3
+    assert len(s3_server.objects("late-bucket")) == 4  # 2 batches, the envelope, the manifest

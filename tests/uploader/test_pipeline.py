@@ -73,6 +73,7 @@ def test_backlog_uploaded_exactly_once_with_matching_checksums(
     expected = {f"lab/box1/devA/{s1.name}/batch-00000{i}.parquet" for i in (1, 2, 3)}
     expected |= {f"lab/box1/devB/{s2.name}/batch-00000{i}.parquet" for i in (1, 2)}
     expected |= {f"lab/box1/devA/{s1.name}/session.json", f"lab/box1/devB/{s2.name}/session.json"}
+    expected |= {f"lab/box1/devA/{s1.name}/envelope.parquet", f"lab/box1/devB/{s2.name}/envelope.parquet"}
     assert set(objects) == expected
     client = s3_server.client()
     for sdir in (s1, s2):
