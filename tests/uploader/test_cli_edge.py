@@ -29,7 +29,7 @@ def test_daemon_names_its_pid_file_and_log(s3_server: S3Server, s3_bucket: str, 
     env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "NOTIFY_SOCKET", "WATCHDOG_USEC")}
     launcher = subprocess.run(
         [str(UPLOADER), "--data-dir", str(data), "--bucket", s3_bucket, "--endpoint-url", s3_server.endpoint_url,
-         "--workers", "1", "--upload-processes", "0"],
+         "--workers", "1"],
         env={**env, **s3_server.env()}, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
         check=False)
     assert launcher.returncode == 0, launcher.stderr
