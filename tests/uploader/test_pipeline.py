@@ -201,7 +201,9 @@ def test_a_pass_keeps_at_most_two_chunks_in_flight(
     sdir = make_session(data, "dev1", T0, batches=15, rows=60)
     pipeline = Pipeline(settings_for(s3_server, s3_bucket, data, chunk=3, concurrency=2))
     staged: list[int] = []
-    pipeline.heartbeat = lambda: staged.append(len(list((sdir / ".upload").glob("*.parquet"))))
+    pipeline.heartbeat = lambda: staged.append(
+        len([f for f in (sdir / ".upload").glob("batch-*.parquet") if not f.name.endswith(".envelope.parquet")])
+    )
     try:
         result = pipeline.run_pass(plan(scan(data), 100))
     finally:
