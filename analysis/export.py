@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AnalysisError
 from analysis.readers import TIME_TYPE
-from kernel.batch import ARROW_TIME_FORMAT, TIME_COLUMN, batch_header
+from kernel.batch import ARROW_TIME_FORMAT, SAMPLE_TIME_COLUMN, TIME_COLUMN, batch_header, device_columns
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,13 @@ def table_to_batch_csv(table: pa.Table, header: bool = True) -> bytes:
     """An Arrow table in the batch schema as batch-file bytes (``host_time`` as ISO UTC with ``Z``)."""
     times = pc.strftime(table.column(0).cast(TIME_TYPE), format=ARROW_TIME_FORMAT)
     body = table.set_column(0, TIME_COLUMN, times)
+    names = table.column_names[1:]
+    if SAMPLE_TIME_COLUMN in names:  # integer Unix microseconds in batch files
+        i = table.column_names.index(SAMPLE_TIME_COLUMN)
+        body = body.set_column(i, SAMPLE_TIME_COLUMN, table.column(i).cast(TIME_TYPE).cast(pa.int64()))
     buf = io.BytesIO()
     pacsv.write_csv(body, buf, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    head = batch_header(table.column_names[1:]) if header else b""
+    head = batch_header(device_columns(names), SAMPLE_TIME_COLUMN in names) if header else b""
     return head + buf.getvalue()
 
 

@@ -53,7 +53,8 @@ def _time_axis(index: pd.DatetimeIndex, origin: pd.Timestamp) -> tuple[np.ndarra
     seconds = (index.as_unit("ns").asi8 - origin.as_unit("ns").value) / 1e9
     span = float(seconds[-1] - seconds[0]) if len(seconds) else 0.0
     unit, scale = ("h", 3600.0) if span > 7200 else ("min", 60.0) if span > 120 else ("s", 1.0)
-    label = f"time ({unit}) from {origin.tz_convert('UTC').strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
+    name = {"sample_time": "sample time", "host_time": "host time"}.get(str(index.name), "time")
+    label = f"{name} ({unit}) from {origin.tz_convert('UTC').strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
     return seconds / scale, label
 
 
