@@ -7,7 +7,7 @@ import inspect
 import sys
 import time
 
-AREAS = ["reader", "uploader", "uploader_latency", "web", "web_memory", "analysis"]
+AREAS = ["reader", "sample_time", "uploader", "uploader_latency", "web", "web_memory", "analysis"]
 
 
 def main(argv: list[str]) -> int:

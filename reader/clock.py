@@ -53,6 +53,7 @@ WINDOW = 20.0  # seconds of envelope points in the period fit
 MIN_SPAN = 2.0  # seconds of envelope points before the fit replaces the nominal rate
 ANCHOR = 2.0  # seconds of recent envelope points the offset is set under
 PAUSE = 0.05  # seconds a read's last sample may be off the model before the model restarts
+CONFIRM = 0.1  # seconds reads must stay that late (without a counter gap) to confirm a device pause
 CHANGE = 0.002  # seconds an envelope point may miss the line before it counts towards a rate change
 CHANGE_BUCKETS = 3  # envelope points in a row off the line on one side: the rate changed
 
@@ -99,7 +100,7 @@ class _Segment:
     points: collections.deque[tuple[int, float]] = dataclasses.field(default_factory=collections.deque)
     bucket_start: float = 0.0
     bucket_min: tuple[int, float] | None = None
-    first: tuple[int, float] | None = None
+    suspects: list[tuple[int, float]] = dataclasses.field(default_factory=list)  # late reads (n, host time)
     off_side: list[int] = dataclasses.field(default_factory=list)  # signs of recent off-line buckets
 
     def model(self, n: int) -> float:
@@ -130,7 +131,12 @@ class SampleClock:
         last = first + count - 1
         seg = self._observe(first, last, t)
         step = (seg.period or 0.0) * 1e6
-        start = max((seg.a0 + seg.model(first)) * 1e6, self._last_us + 1.0)  # never before a sample dated already
+        model = (seg.a0 + seg.model(first) if seg.period is not None else t) * 1e6  # no period yet: host time
+        start = model
+        if model <= self._last_us:  # never before a sample dated already: catch up within the run
+            start = self._last_us + 1.0
+            if count > 1:
+                step = max((model + (count - 1) * step - start) / (count - 1), 1.0)
         self._last_us = start + (count - 1) * step
         return start, step
 
@@ -148,7 +154,8 @@ class SampleClock:
                 else:
                     seg = self._observe(run[0], run[-1], t)
                 for n in run:
-                    self._last_us = max((seg.a0 + seg.model(n)) * 1e6, self._last_us + 1.0)
+                    model = seg.a0 + seg.model(n) if seg.period is not None else t
+                    self._last_us = max(model * 1e6, self._last_us + 1.0)
                     out.append(self._last_us)
                 start = i
         return out
@@ -159,7 +166,8 @@ class SampleClock:
         period = (seg.period if seg is not None else None) or self._period
         rate = 1.0 / period if period else None
         nominal = 1.0 / self.nominal_period if self.nominal_period else None
-        drift = (rate / nominal - 1.0) * 1e6 if rate and nominal else None
+        changed = "rate_change" in self.restarts  # the nominal rate no longer applies
+        drift = (rate / nominal - 1.0) * 1e6 if rate and nominal and not changed else None
         return ClockQuality(
             rate_hz=_round(rate, 6), nominal_rate_hz=nominal, drift_ppm=_round(drift, 2),
             delay_ms={f"p{q}": _round(self.delays.percentile(q) * 1e3, 3) for q in (50, 99)}
@@ -179,40 +187,45 @@ class SampleClock:
             seg = self._restart("reset", last, t)
         elif seg.period is not None:
             off = t - seg.a0 - seg.model(last)
-            if off > PAUSE or off < -PAUSE:
-                seg = self._restart("pause" if off > 0 else "jump", last, t)
+            skipped = self._last_n is not None and first > self._last_n + 1
+            if off < -PAUSE and skipped:
+                seg = self._restart("jump", last, t)
+            elif off > PAUSE:
+                seg.suspects.append((last, t))
+                if not skipped and t - seg.suspects[0][1] < CONFIRM:
+                    self._last_n = last
+                    return seg  # a stale read (a backlog read in pieces), or the start of a pause: wait and see
+                seg = self._late_restart(seg)
+            else:
+                seg.suspects.clear()
         self._last_n = last
         rel = t - seg.a0
-        if seg.period is None or (not seg.points and not seg.trust_nominal):
-            seg.period = self._bootstrap_period(seg, last, rel)
+        if seg.period is None and seg.trust_nominal:
+            seg.period = self.nominal_period or self._period
         if rel - seg.bucket_start >= BUCKET:
             self._close_bucket(seg)
             seg = self._seg  # a rate change restarts the segment
             assert seg is not None
             rel = t - seg.a0
             seg.bucket_start, seg.bucket_min = rel, (last, rel)
-        elif seg.bucket_min is None or rel - last * (seg.period or 0.0) < seg.bucket_min[1] - seg.bucket_min[0] * (
-            seg.period or 0.0
+        elif seg.bucket_min is None or seg.period is None or (
+            rel - last * seg.period < seg.bucket_min[1] - seg.bucket_min[0] * seg.period
         ):
-            seg.bucket_min = (last, rel)
+            seg.bucket_min = (last, rel)  # without a period yet: the latest read, the freshest
         if seg.period is not None:
             seg.offset = min(seg.offset, rel - (last - seg.n0) * seg.period)
             self.delays.add(rel - seg.model(last))
         return seg
 
-    def _bootstrap_period(self, seg: _Segment, last: int, rel: float) -> float | None:
-        """The period before a fit: the nominal one, or the slope since the segment's first read."""
-        if seg.trust_nominal and self.nominal_period is not None:
-            return self.nominal_period
-        if seg.trust_nominal and self._period is not None:
-            return self._period
-        if seg.first is None:
-            seg.first = (last, rel)
-            return seg.period
-        n1, a1 = seg.first
-        if last > n1 and rel - a1 >= 0.05:
-            return (rel - a1) / (last - n1)
-        return seg.period
+    def _late_restart(self, seg: _Segment) -> _Segment:
+        """Reads stayed late: a pause (lateness steady) or a slower rate (lateness growing) starts a segment."""
+        late = [t - seg.a0 - seg.model(n) for n, t in seg.suspects]
+        half = max(len(late) // 2, 1)
+        if len(late) >= 4 and min(late[half:]) - min(late[:half]) > PAUSE / 2:
+            return self._restart("rate_change", *seg.suspects[-1], keep=list(seg.suspects), trust_nominal=False)
+        period = seg.period or 0.0
+        best = min(seg.suspects, key=lambda s: s[1] - s[0] * period)  # the earliest relative arrival
+        return self._restart("pause", *best)
 
     def _restart(self, cause: str | None, last: int, t: float, keep: list[tuple[int, float]] | None = None,
                  trust_nominal: bool = True) -> _Segment:
