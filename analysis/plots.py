@@ -20,6 +20,7 @@ from analysis.align import Alignment
 from analysis.envelope import Envelope, envelope
 from analysis.errors import AnalysisError
 from analysis.transforms import channel_names
+from kernel.batch import SAMPLE_TIME_COLUMN, TIME_COLUMN
 
 FORMATS = ("png", "svg", "pdf")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -53,7 +54,7 @@ def _time_axis(index: pd.DatetimeIndex, origin: pd.Timestamp) -> tuple[np.ndarra
     seconds = (index.as_unit("ns").asi8 - origin.as_unit("ns").value) / 1e9
     span = float(seconds[-1] - seconds[0]) if len(seconds) else 0.0
     unit, scale = ("h", 3600.0) if span > 7200 else ("min", 60.0) if span > 120 else ("s", 1.0)
-    name = {"sample_time": "sample time", "host_time": "host time"}.get(str(index.name), "time")
+    name = {SAMPLE_TIME_COLUMN: "sample time", TIME_COLUMN: "host time"}.get(str(index.name), "time")
     label = f"{name} ({unit}) from {origin.tz_convert('UTC').strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
     return seconds / scale, label
 

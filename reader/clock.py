@@ -17,22 +17,27 @@ clock is the **lower envelope** of the arrivals. The model estimates that line:
 2. **Period (drift).** ``P^`` is the least-squares slope of ``a`` against ``n`` over the envelope points of
    the last ``WINDOW`` (20 s), refitted when a bucket closes, after one pass that drops points far above the
    line (a whole bucket of late reads). Until ``MIN_SPAN`` (2 s) of points exist the nominal rate (the
-   ``--sample-rate`` setting) is used, else the slope since the segment's first read. Drift versus the
-   nominal rate is ``(1 / P^) * P_nominal - 1`` in ppm.
+   ``--sample-rate`` setting) or the previous segment's period is used; with neither, samples are dated by
+   their host time until two envelope points exist (each bucket then keeps its latest read, the freshest).
+   Drift versus the nominal rate is ``(1 / P^) * P_nominal - 1`` in ppm.
 3. **Offset.** ``c`` puts the line under the envelope points of the last ``ANCHOR`` (2 s):
    ``c = min_i(a_i - n_i * P^)``; every read then pushes it further down if needed, ``c = min(c, a - n_last * P^)``,
    so no sample is ever dated after it was received. The modelled time is ``t^(n) = c + n * P^``
-   (``T(n) + d``: the constant transfer delay, tens of microseconds on a pty, is not knowable from the host),
-   and never earlier than a sample dated before it (times only go forward, by at least 1 us).
-4. **Segments.** The model restarts (window emptied, period kept) when the counter goes backwards (device
-   reset: ``reset``) or when a read's last sample arrives more than ``PAUSE`` (50 ms) after its modelled time
-   (the device paused or was restarted with a continuing counter: ``pause``) or more than ``PAUSE`` before it
-   (``jump``). A busy host cannot cause this: the reader reads everything waiting, so the last line of a
-   read is fresh however late the read; only the adapter's latency timer and the moment between the read
-   and taking the host time add to it. A counter gap whose arrivals still fit the line keeps the model: the samples were lost in
-   transit, the device's clock went on. When the earliest arrival of ``CHANGE_BUCKETS`` buckets in a row
-   misses the fitted line by more than ``CHANGE`` (2 ms) on the same side, the device changed its rate: the
-   model restarts from those buckets' points and no longer trusts the nominal rate (``rate_change``).
+   (``T(n) + d``: the constant transfer delay, well under a millisecond, is not knowable from the host).
+4. **Forward only.** A sample is never dated before one dated already: a run whose model start is not
+   after the last dated sample is spread from there up to its modelled end.
+5. **Segments.** The model restarts (envelope emptied, period kept) when the counter goes backwards (device
+   reset: ``reset``), and when a read's last sample arrives more than ``PAUSE`` (50 ms) after its modelled
+   time and the reads stay that late for ``CONFIRM`` (0.1 s), or right after a counter gap: the device
+   paused, or restarted with a continuing counter (``pause``; the earliest of those late reads anchors the
+   new segment, the lines read meanwhile keep the old dating). One late read is no pause: the reader reads
+   everything waiting, so the last line of a read is fresh however late the read; only a backlog read in
+   pieces, the adapter's latency timer and the moment between the read and taking the host time add to it.
+   If that lateness grows instead of staying steady, or the earliest arrival of ``CHANGE_BUCKETS`` buckets
+   in a row misses the fitted line by more than ``CHANGE`` (2 ms) on the same side, the device changed its
+   rate: the model restarts from those points and no longer trusts the nominal rate (``rate_change``). A
+   counter jump arriving more than ``PAUSE`` early restarts it too (``jump``). A counter gap whose arrivals
+   still fit keeps the model: the samples were lost in transit, the device's clock went on.
 
 Quality, for session.json: the delay of each read's last sample behind the model (host scheduling and
 adapter latency: what the host time alone would have been off by, at best), the envelope residual (how far

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -16,7 +15,7 @@ def ntp_synchronized() -> bool | None:
     """True when the kernel says an NTP client (systemd-timesyncd, chrony, ntpd) keeps the clock in sync;
     None when it cannot be asked."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded (find_library runs ldconfig)
         timex = ctypes.create_string_buffer(_TIMEX_SIZE)  # modes = 0: read only, no privilege needed
         state = libc.adjtimex(timex)
     except (OSError, AttributeError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from itertools import pairwise
 
 import pytest
 
@@ -37,7 +38,7 @@ def run(
             continue
         got = emit[i:j]
         counters = [n for n, _ in got]
-        if all(b == a + 1 for a, b in zip(counters, counters[1:], strict=False)):
+        if all(b == a + 1 for a, b in pairwise(counters)):
             first_us, step_us = clock.run(counters[0], len(counters), t)
             dated = [(first_us + k * step_us) / 1e6 for k in range(len(got))]
         else:
@@ -67,12 +68,11 @@ def test_late_reads_and_drift(ppm):
     clock = SampleClock(1000.0)
     samples = run(clock, steady(1000 * (1 + ppm * 1e-6), 40))
     errs = errors(samples)
-    host_late = sorted(t - true for _, true, t in samples)  # noqa: F841 - the dated times are the point
     assert p99(errs) < 0.0005 and errs[-1] < 0.002
     q = clock.quality(None, None)
     assert q.drift_ppm == pytest.approx(ppm, abs=5) and q.segments == 1 and q.restarts == {}
     dated = [d for _, _, d in samples]
-    assert all(b > a for a, b in zip(dated, dated[1:], strict=False))  # times only go forward
+    assert all(b > a for a, b in pairwise(dated))  # times only go forward
 
 
 def test_rate_estimated_without_a_nominal_rate():
