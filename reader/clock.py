@@ -30,7 +30,8 @@ clock is the **lower envelope** of the arrivals. The model estimates that line:
    reset: ``reset``), and when a read's last sample arrives more than ``PAUSE`` (50 ms) after its modelled
    time and the reads stay that late for ``CONFIRM`` (0.1 s), or right after a counter gap: the device
    paused, or restarted with a continuing counter (``pause``; the earliest of those late reads anchors the
-   new segment, the lines read meanwhile keep the old dating). One late read is no pause: the reader reads
+   new segment, the lines read meanwhile keep the old dating); while that lateness falls, it is a backlog
+   after a stalled host being read in pieces, not a pause. One late read is no pause: the reader reads
    everything waiting, so the last line of a read is fresh however late the read; only a backlog read in
    pieces, the adapter's latency timer and the moment between the read and taking the host time add to it.
    If that lateness grows instead of staying steady, or the earliest arrival of ``CHANGE_BUCKETS`` buckets
@@ -200,7 +201,11 @@ class SampleClock:
                 if not skipped and t - seg.suspects[0][1] < CONFIRM:
                     self._last_n = last
                     return seg  # a stale read (a backlog read in pieces), or the start of a pause: wait and see
-                seg = self._late_restart(seg)
+                restarted = self._late_restart(seg)
+                if restarted is None:
+                    self._last_n = last
+                    return seg  # the lateness is falling: a backlog being read, not a pause
+                seg = restarted
             else:
                 seg.suspects.clear()
         self._last_n = last
@@ -222,11 +227,15 @@ class SampleClock:
             self.delays.add(rel - seg.model(last))
         return seg
 
-    def _late_restart(self, seg: _Segment) -> _Segment:
-        """Reads stayed late: a pause (lateness steady) or a slower rate (lateness growing) starts a segment."""
+    def _late_restart(self, seg: _Segment) -> _Segment | None:
+        """Reads stayed late: a pause (lateness steady) or a slower rate (lateness growing) starts a segment;
+        None while the lateness is falling (a backlog after a stalled host, read in pieces)."""
         late = [t - seg.a0 - seg.model(n) for n, t in seg.suspects]
         half = max(len(late) // 2, 1)
-        if len(late) >= 4 and min(late[half:]) - min(late[:half]) > PAUSE / 2:
+        trend = min(late[half:]) - min(late[:half]) if len(late) >= 2 else 0.0
+        if trend < -PAUSE / 2:
+            return None
+        if len(late) >= 4 and trend > PAUSE / 2:
             return self._restart("rate_change", *seg.suspects[-1], keep=list(seg.suspects), trust_nominal=False)
         period = seg.period or 0.0
         best = min(seg.suspects, key=lambda s: s[1] - s[0] * period)  # the earliest relative arrival

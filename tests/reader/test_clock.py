@@ -113,3 +113,17 @@ def test_device_pause_restarts_after_confirmation():
     assert clock.quality(None, None).restarts == {"pause": 1}
     after = errors(samples, keep=lambda t: t > T0 + 10.3 + 0.2)  # after the confirmation window
     assert p99(after) < 0.0005
+
+
+def test_a_stalled_host_reading_its_backlog_in_pieces_is_no_pause():
+    clock = SampleClock(1000.0)
+    samples = run(clock, steady(1000, 10), late_p=0.0)  # a calm start: 10 s
+    stalled = T0 + 10.3  # then the host stalls 0.3 s and reads the backlog slowly: 40 lines every 20 ms
+    backlog = steady(1000, 2, start=T0 + 10, first=10_000)
+    for i in range(0, len(backlog), 40):
+        got = backlog[i : i + 40]
+        t = max(stalled + (i // 40) * 0.02, got[-1][1] + D)
+        first_us, step_us = clock.run(got[0][0], len(got), t)
+        samples += [(n, true, (first_us + k * step_us) / 1e6) for k, (n, true) in enumerate(got)]
+    assert clock.quality(None, None).restarts == {}
+    assert p99(errors(samples)) < 0.0005
