@@ -17,8 +17,9 @@ clock is the **lower envelope** of the arrivals. The model estimates that line:
 2. **Period (drift).** ``P^`` is the least-squares slope of ``a`` against ``n`` over the envelope points of
    the last ``WINDOW`` (20 s), refitted when a bucket closes, after one pass that drops points far above the
    line (a whole bucket of late reads). Until ``MIN_SPAN`` (2 s) of points exist the nominal rate (the
-   ``--sample-rate`` setting) or the previous segment's period is used; with neither, samples are dated by
-   their host time until two envelope points exist (each bucket then keeps its latest read, the freshest).
+   ``--sample-rate`` setting) or the previous segment's period is used; with neither, until two envelope
+   points exist (each bucket then keeps its latest read, the freshest) a read's lines are spread evenly
+   between the previous read's host time and its own.
    Drift versus the nominal rate is ``(1 / P^) * P_nominal - 1`` in ppm.
 3. **Offset.** ``c`` puts the line under the envelope points of the last ``ANCHOR`` (2 s):
    ``c = min_i(a_i - n_i * P^)``; every read then pushes it further down if needed, ``c = min(c, a - n_last * P^)``,
@@ -127,6 +128,7 @@ class SampleClock:
         self._last_n: int | None = None
         self._period: float | None = None  # last fitted period, carried over restarts
         self._last_us = 0.0  # the latest sample time handed out: times never go backwards
+        self._prev_t: float | None = None  # host time of the previous read
 
     # -- public -------------------------------------------------------------------------------------
     def run(self, first: int, count: int, t: float) -> tuple[float, float]:
@@ -137,7 +139,14 @@ class SampleClock:
         last = first + count - 1
         seg = self._observe(first, last, t)
         step = (seg.period or 0.0) * 1e6
-        model = (seg.a0 + seg.model(first) if seg.period is not None else t) * 1e6  # no period yet: host time
+        if seg.period is not None:
+            model = (seg.a0 + seg.model(first)) * 1e6
+        elif self._prev_t is not None and t > self._prev_t:  # no period yet: spread since the previous read
+            step = (t - self._prev_t) / count * 1e6
+            model = self._prev_t * 1e6 + step
+        else:
+            model = t * 1e6
+        self._prev_t = t
         start = model
         if model <= self._last_us:  # never before a sample dated already: catch up within the run
             start = self._last_us + 1.0
