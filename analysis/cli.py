@@ -68,7 +68,7 @@ def _common(p: argparse.ArgumentParser, window: bool = True, channels: bool = Tr
         g = p.add_mutually_exclusive_group()
         g.add_argument("--end", help="window end: UTC time, offset from the first sample, or marker:LABEL")
         g.add_argument("--duration", help="window length (10s, 2min, 1h)")
-    TABLE.add_arguments(p, ("endpoint_url", "threads"))
+    TABLE.add_arguments(p, ("endpoint_url", "threads", "time_axis"))
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", action="store_true", default=None, help="always show progress bars")
     prog.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")

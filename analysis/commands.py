@@ -21,6 +21,7 @@ from analysis.overview import overview_envelope
 from analysis.plots import plot_comparison, plot_overview, plot_waveform, save
 from analysis.settings import AnalysisSettings
 from analysis.stats import channel_stats, describe
+from analysis.timequality import time_quality, time_quality_text
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,14 @@ def _apply_filters(args: argparse.Namespace, frame: pd.DataFrame) -> pd.DataFram
 
 
 def cmd_summary(args: argparse.Namespace, settings: AnalysisSettings) -> int:
-    """Print what a source holds: sessions, span, rate, per-channel statistics and gaps."""
-    frame = _load(args, settings, args.source, _channels(args))
+    """Print what a source holds: sessions, span, rate, time quality, per-channel statistics and gaps."""
+    p = _plan(args, settings, args.source, _channels(args))
+    with _bar(args, len(p.batches), "loading") as bar:
+        frame = load_plan(p, settings, bar.update)
     info = describe(frame)
     stats = channel_stats(frame)
     gaps = gap_report(frame, threshold=args.gap_threshold)
+    quality = time_quality(s.manifest for s in p.selection.sessions)
     if args.json:
         out = {
             **info,
@@ -98,6 +102,7 @@ def cmd_summary(args: argparse.Namespace, settings: AnalysisSettings) -> int:
             "seq_gaps": 0 if gaps.seq is None else len(gaps.seq),
             "missing": gaps.missing,
             "time_gaps": len(gaps.time),
+            "time_quality": quality,
         }
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -107,6 +112,8 @@ def cmd_summary(args: argparse.Namespace, settings: AnalysisSettings) -> int:
     print(f"{'columns':>8}: {', '.join(info['columns'])}")
     print()
     print(stats.to_string(float_format=lambda v: f"{v:.6g}"))
+    print()
+    print(time_quality_text(quality))
     print()
     print(gaps.to_text(limit=10))
     return 0

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from analysis.choices import EXPORT_FORMATS
 from analysis.errors import AnalysisError
 from analysis.readers import TIME_TYPE
-from kernel.batch import ARROW_TIME_FORMAT, TIME_COLUMN, batch_header
+from kernel.batch import ARROW_TIME_FORMAT, SAMPLE_TIME_COLUMN, TIME_COLUMN, batch_header, device_columns
 from kernel.digits import field_decimals, format_fixed
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,17 @@ def table_to_batch_csv(table: pa.Table, header: bool = True) -> bytes:
     with the decimal places their fields record, else as the shortest text of the float)."""
     times = pc.strftime(table.column(0).cast(TIME_TYPE), format=ARROW_TIME_FORMAT)
     body = table.set_column(0, TIME_COLUMN, times)
+    names = table.column_names[1:]
+    if SAMPLE_TIME_COLUMN in names:  # integer Unix microseconds in batch files
+        i = table.column_names.index(SAMPLE_TIME_COLUMN)
+        body = body.set_column(i, SAMPLE_TIME_COLUMN, table.column(i).cast(TIME_TYPE).cast(pa.int64()))
     for i, field in enumerate(table.schema):
         places = field_decimals(field)
         if places is not None:  # the device's digits (kernel.digits): -0.1930 stays -0.1930
             body = body.set_column(i, field.name, format_fixed(table.column(i), places))
     buf = io.BytesIO()
     pacsv.write_csv(body, buf, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    head = batch_header(table.column_names[1:]) if header else b""
+    head = batch_header(device_columns(names), SAMPLE_TIME_COLUMN in names) if header else b""
     return head + buf.getvalue()
 
 

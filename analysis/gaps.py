@@ -1,4 +1,4 @@
-"""Gap report: where the device counter skipped (lost lines) and where time stood still (no data)."""
+"""Gap report: where the device counter skipped (lost lines) and where the device paused (no data)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kernel.batch import SEQ_COLUMN
 def seq_gaps(frame: pd.DataFrame, column: str = SEQ_COLUMN, modulus: int | None = None) -> pd.DataFrame:
     """Every break in the sequence counter.
 
-    One row per break: ``position`` (row number of the first sample after it), ``time`` (its host time),
+    One row per break: ``position`` (row number of the first sample after it), ``time`` (its time),
     ``prev_seq``, ``seq``, ``missing`` (samples lost) and ``kind`` ("gap"; "reset" when the counter went
     backwards without a ``modulus`` to wrap at; "duplicate" for a repeated value).
     """
@@ -42,32 +42,50 @@ def seq_gaps(frame: pd.DataFrame, column: str = SEQ_COLUMN, modulus: int | None 
     )
 
 
+def host_stamped(index: pd.DatetimeIndex) -> bool:
+    """True when times repeat within reads (one host time per bulk read): data without a sample clock."""
+    steps = np.diff(index.as_unit("ns").asi8)
+    return bool(steps.size) and float(np.mean(steps == 0)) > 0.1
+
+
 def time_gaps(frame: pd.DataFrame, threshold: float | pd.Timedelta | None = None) -> pd.DataFrame:
-    """Every pause in the host time longer than ``threshold`` (seconds).
+    """Every stretch without samples longer than ``threshold`` (seconds), taken from the counter and the time.
 
-    The default is 5 sample periods or 5 typical steps between distinct host times, whichever is longer
-    (the reader stamps all lines of one serial read with one time).
+    A stretch counts only when samples are really missing (the counter skipped: ``cause`` "missing") or the
+    device paused (the counter went on but the sample clock jumped: "pause"); a late read does not, since
+    the sample clock dates each sample from the counter. Without a counter every jump counts ("pause").
+    Data stamped with host times only (batches from before the sample clock) with a counter: only counter
+    skips count, as host times jump whenever the host was busy. The default threshold is 5 sample periods.
 
-    One row per pause: ``position`` (row after it), ``start`` (last time before), ``end`` (first time
-    after), ``seconds`` (the pause length).
+    One row per gap: ``position`` (row after it), ``start`` (last time before), ``end`` (first time after),
+    ``seconds`` (its length) and ``cause``.
     """
     if len(frame) < 2:
-        return pd.DataFrame({"position": [], "start": [], "end": [], "seconds": []})
+        return pd.DataFrame({"position": [], "start": [], "end": [], "seconds": [], "cause": []})
+    host = host_stamped(frame.index)
     if threshold is None:
-        limit_ns = 5e9 * max(1.0 / sample_rate(frame), typical_step(frame))
+        limit_ns = 5e9 * max(1.0 / sample_rate(frame), typical_step(frame) if host else 0.0)
     elif isinstance(threshold, pd.Timedelta):
         limit_ns = threshold.value
     else:
         limit_ns = float(threshold) * 1e9
     t = frame.index.as_unit("ns").asi8
     step = np.diff(t)
-    idx = np.flatnonzero(step > limit_ns)
+    if SEQ_COLUMN in frame.columns:
+        skipped = np.diff(frame[SEQ_COLUMN].to_numpy(dtype="int64")) > 1
+        late = step > limit_ns
+        idx = np.flatnonzero(late & skipped if host else late)
+        cause = np.where(skipped[idx], "missing", "pause")
+    else:
+        idx = np.flatnonzero(step > limit_ns)
+        cause = np.full(idx.size, "pause")
     return pd.DataFrame(
         {
             "position": (idx + 1).astype("int64"),
             "start": frame.index[idx],
             "end": frame.index[idx + 1],
             "seconds": step[idx] / 1e9,
+            "cause": cause.astype(object),
         }
     )
 
@@ -86,7 +104,7 @@ class GapReport:
         return 0 if self.seq is None else int(self.seq["missing"].sum())
 
     def to_text(self, limit: int = 20) -> str:
-        """Human-readable summary, listing at most ``limit`` gaps of each kind."""
+        """Human-readable summary, listing at most ``limit`` gaps of each kind (then how many more)."""
         lines = [f"rows: {self.rows}"]
         if self.seq is None:
             lines.append("sequence gaps: no seq column")
@@ -97,15 +115,23 @@ class GapReport:
                     f"  row {r.position} at {r.time.isoformat()}: {r.kind} {r.prev_seq} -> {r.seq}"
                     f" ({r.missing} missing)"
                 )
+            lines += _more(len(self.seq), limit)
         lines.append(f"time gaps: {len(self.time)}")
         for r in self.time.head(limit).itertuples():
             lines.append(
-                f"  row {r.position}: {r.start.isoformat()} -> {r.end.isoformat()} ({r.seconds:.6f} s)"
+                f"  row {r.position}: {r.start.isoformat()} -> {r.end.isoformat()} ({r.seconds:.6f} s, {r.cause})"
             )
+        lines += _more(len(self.time), limit)
         return "\n".join(lines)
 
 
+def _more(total: int, limit: int) -> list[str]:
+    """The line closing a list cut at ``limit`` entries."""
+    return [f"  … and {total - limit} more"] if total > limit else []
+
+
 def gap_report(frame: pd.DataFrame, threshold: float | None = None, modulus: int | None = None) -> GapReport:
-    """Sequence-counter gaps (when the frame has ``seq``) and time gaps above ``threshold`` seconds."""
+    """Sequence-counter gaps (when the frame has ``seq``) and time gaps (missing samples or a device pause)
+    above ``threshold`` seconds."""
     seq = seq_gaps(frame, modulus=modulus) if SEQ_COLUMN in frame.columns else None
     return GapReport(seq, time_gaps(frame, threshold), len(frame))

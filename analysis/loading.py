@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 from analysis.errors import BadTimeRange, UnknownChannel
 from analysis.markers import resolve_refs
 from analysis.readers import TIME_TYPE, read_batch, read_batch_frame, table_to_frame
-from analysis.settings import AnalysisSettings
+from analysis.settings import AnalysisSettings, time_column
 from analysis.sources import BatchRef, Selection, SessionInfo, resolve, with_spans
 from analysis.timerange import TimeLike, Window
-from kernel.batch import SEQ_COLUMN, TIME_COLUMN, parse_time
+from kernel.batch import SAMPLE_TIME_COLUMN, SEQ_COLUMN, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,13 @@ def _abs(value: pd.Timestamp | pd.Timedelta | None) -> pd.Timestamp | None:
     return value if isinstance(value, pd.Timestamp) else None
 
 
-def filter_window(table: pa.Table, t0: pd.Timestamp | None, t1: pd.Timestamp | None) -> pa.Table:
-    """Rows of a batch-schema table with t0 <= host_time < t1 (None = unbounded)."""
+def filter_window(
+    table: pa.Table, t0: pd.Timestamp | None, t1: pd.Timestamp | None, column: str = SAMPLE_TIME_COLUMN
+) -> pa.Table:
+    """Rows of a batch-schema table with t0 <= time < t1 (None = unbounded) on the given time column."""
     if t0 is None and t1 is None:
         return table
-    times = table.column(0)
+    times = table.column(column)
     mask = None
     if t0 is not None:
         mask = pc.greater_equal(times, pa.scalar(t0.to_pydatetime(), TIME_TYPE))
@@ -170,7 +172,7 @@ def iter_tables(
                 pending.append(pool.submit(read_batch, ref, p.columns, settings, decimals))
             if progress is not None:
                 progress(1)
-            yield filter_window(table, p.start, p.end)
+            yield filter_window(table, p.start, p.end, time_column(settings))
 
 
 def load(
@@ -186,7 +188,8 @@ def load(
     settings: AnalysisSettings | None = None,
     progress: Progress | None = None,
 ) -> Any:
-    """Load a session, a device's sessions or a time range as a DataFrame indexed by UTC host_time.
+    """Load a session, a device's sessions or a time range as a DataFrame indexed by UTC time: the sample time
+    (``settings.time_axis``, "sample"; host time for batches recorded without it) or the host time ("host").
 
     ``source`` is a session folder, a device folder, a data directory (with ``device``) or an ``s3://`` URL.
     ``channels`` selects device columns (default all, ``seq`` included). ``start``/``end``/``duration`` take
@@ -220,18 +223,18 @@ def load_plan(
     log.info("loading %d batches from %s", len(p.batches), p.selection.source)
     tables = read_tables(p.batches, p.columns, settings, progress)
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    table = filter_window(table, p.start, p.end)
+    table = filter_window(table, p.start, p.end, time_column(settings))
     if p.start is not None and table.num_rows == 0:
         raise BadTimeRange(
             f"no samples between {p.start.isoformat()} and {p.end.isoformat() if p.end else 'end'}"
         )
-    return table_to_frame(table)
+    return table_to_frame(table, settings)
 
 
-def empty_frame(columns: list[str]) -> pd.DataFrame:
+def empty_frame(columns: list[str], time_axis: str = SAMPLE_TIME_COLUMN) -> pd.DataFrame:
     """A zero-row frame with the loaded schema (dask's ``meta``)."""
     data = {c: pd.Series([], dtype="int64" if c == SEQ_COLUMN else "float64") for c in columns}
-    index = pd.DatetimeIndex([], dtype="datetime64[us, UTC]", name=TIME_COLUMN)
+    index = pd.DatetimeIndex([], dtype="datetime64[us, UTC]", name=time_axis)
     return pd.DataFrame(data, index=index)
 
 
@@ -301,7 +304,7 @@ def lazy_frame(p: Plan, settings: AnalysisSettings | None = None) -> Any:
         settings=settings,
         t0=p.start,
         t1=p.end,
-        meta=empty_frame(p.columns),
+        meta=empty_frame(p.columns, time_column(settings)),
         divisions=divisions,
         label="read-batch",
         enforce_metadata=False,

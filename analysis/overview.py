@@ -158,6 +158,6 @@ def overview_envelope(
             if bar is not None:
                 bar.reset(total=len(samples))
             for table in iter_tables(rest, settings, None if bar is None else bar.update):
-                builder.add(table_to_frame(table))
+                builder.add(table_to_frame(table, settings))
     out.envelope, out.sampled = builder.result(), len(samples)
     return out

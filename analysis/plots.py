@@ -21,6 +21,7 @@ from analysis.envelope import Envelope, envelope
 from analysis.errors import AnalysisError
 from analysis.markers import draw_markers
 from analysis.transforms import channel_names
+from kernel.batch import SAMPLE_TIME_COLUMN, TIME_COLUMN
 
 FORMATS = ("png", "svg", "pdf")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -59,7 +60,8 @@ def time_unit(index: pd.DatetimeIndex) -> tuple[str, float]:
 def _time_axis(index: pd.DatetimeIndex, origin: pd.Timestamp) -> tuple[np.ndarray, str]:
     seconds = (index.as_unit("ns").asi8 - origin.as_unit("ns").value) / 1e9
     unit, scale = time_unit(index)
-    label = f"time ({unit}) from {origin.tz_convert('UTC').strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
+    name = {SAMPLE_TIME_COLUMN: "sample time", TIME_COLUMN: "host time"}.get(str(index.name), "time")
+    label = f"{name} ({unit}) from {origin.tz_convert('UTC').strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC"
     return seconds / scale, label
 
 

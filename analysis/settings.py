@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 from analysis.errors import SettingsError
 from kernel import settings as ks
+from kernel.batch import SAMPLE_TIME_COLUMN, TIME_COLUMN
 from kernel.settings import Field
 
-__all__ = ["TABLE", "AnalysisSettings", "SettingsError"]
+__all__ = ["TABLE", "TIME_AXES", "AnalysisSettings", "SettingsError", "time_column"]
 
 
 def _default_threads() -> int:
@@ -29,6 +30,7 @@ class AnalysisSettings:
     retries: int = 2
     threads: int = dataclasses.field(default_factory=_default_threads)
     scheduler: str | None = None
+    time_axis: str = "sample"  # the loaded frames' index: "sample" (modelled sample time) or "host" (receive time)
     log_level: str = "WARNING"
     # Explicit S3 credentials for library callers; None uses boto3's chain (AWS_ACCESS_KEY_ID, profiles...).
     access_key_id: str | None = None
@@ -43,6 +45,14 @@ class AnalysisSettings:
         values = TABLE.read(Namespace(**flags), env)
         values.update({k: v for k, v in flags.items() if v is not None and k not in values})
         return cls(**values)
+
+
+TIME_AXES = ("sample", "host")
+
+
+def time_column(settings: AnalysisSettings) -> str:
+    """The batch column the settings' time axis reads."""
+    return SAMPLE_TIME_COLUMN if settings.time_axis == "sample" else TIME_COLUMN
 
 
 def _http_url(url: str) -> str | None:
@@ -62,6 +72,9 @@ FIELDS = (
           shown_default="2 × CPUs (2..16)", help="files read in parallel"),
     Field("scheduler", "SENSOR_ANALYSIS_SCHEDULER", "--scheduler", ks.stripped, metavar="ADDRESS",
           help="dask.distributed scheduler for lazy loads and `overview`"),
+    Field("time_axis", "SENSOR_ANALYSIS_TIME", "--time", ks.one_of(*TIME_AXES), choices=TIME_AXES, metavar="AXIS",
+          help="time axis of loaded data: `sample` (the reader's sample clock; host time for batches without "
+          "one) or `host` (when each bulk read was received)"),
     Field("log_level", None, "--log-level", ks.log_level, check=ks.known_level, metavar="LEVEL",
           help="log level (stderr)"),
     Field("aws_access_key_id", "AWS_ACCESS_KEY_ID", external=True, help="S3 access key id (boto3's usual chain)"),

@@ -17,7 +17,13 @@ import pandas as pd
 from analysis import s3
 from analysis.errors import BadData, SourceNotFound
 from analysis.settings import AnalysisSettings
-from kernel.batch import TIME_COLUMN, format_time, parse_time, read_batch_header
+from kernel.batch import (
+    SAMPLE_TIME_COLUMN,
+    device_columns,
+    format_time,
+    parse_time,
+    read_batch_header,
+)
 from kernel.layout import (
     MANIFEST_NAME,
     SESSION_ID_FORMAT,
@@ -189,15 +195,15 @@ def _local_columns(ref: BatchRef) -> list[str]:
         if ref.format == PARQUET:
             import pyarrow.parquet as pq
 
-            return [n for n in pq.read_schema(ref.location).names if n != TIME_COLUMN]
+            return device_columns(pq.read_schema(ref.location).names)
         with gzip.open(ref.location, "rb") as f:
-            return f.readline().decode("ascii").rstrip("\n").split(",")[1:]
+            return device_columns(f.readline().decode("ascii").rstrip("\n").split(","))
     except (OSError, ValueError) as err:
         raise BadData(f"{ref.location}: cannot read its columns ({err})") from err
 
 
 def local_span(path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last host time of a local batch, reading only its first and last lines."""
+    """First and last sample time (host time without one) of a local batch, reading only its first and last lines."""
     with open(path, "rb") as f:
         head = f.read(4096).split(b"\n")
         size = f.seek(0, os.SEEK_END)
@@ -205,22 +211,28 @@ def local_span(path: str) -> tuple[pd.Timestamp, pd.Timestamp]:
         tail = f.read().rstrip(b"\n").split(b"\n")
     if len(head) < 2 or not head[1]:
         raise BadData(f"{path}: batch has no rows")
-    first = head[1].split(b",", 1)[0].decode("ascii")
-    last = tail[-1].split(b",", 1)[0].decode("ascii")
     try:
+        if head[0].split(b",", 2)[1:2] == [SAMPLE_TIME_COLUMN.encode()]:
+            first_us, last_us = (int(row.split(b",", 2)[1]) for row in (head[1], tail[-1]))
+            return pd.Timestamp(first_us, unit="us", tz="UTC"), pd.Timestamp(last_us, unit="us", tz="UTC")
+        first = head[1].split(b",", 1)[0].decode("ascii")
+        last = tail[-1].split(b",", 1)[0].decode("ascii")
         return pd.Timestamp(parse_time(first)), pd.Timestamp(parse_time(last))
     except ValueError as err:
         raise BadData(f"{path}: bad host time ({err})") from err
 
 
 def parquet_span(path: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """First and last host time of a local Parquet batch from its footer statistics (no data read)."""
+    """First and last sample time (host time without one) of a local Parquet batch from its footer statistics."""
     import pyarrow.parquet as pq
 
-    meta = pq.ParquetFile(path).metadata
+    pf = pq.ParquetFile(path)
+    meta = pf.metadata
+    names = pf.schema_arrow.names
+    col = names.index(SAMPLE_TIME_COLUMN) if SAMPLE_TIME_COLUMN in names else 0
     lows, highs = [], []
     for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(0).statistics
+        stats = meta.row_group(i).column(col).statistics
         if stats is None or not stats.has_min_max:
             return None, None
         lows.append(pd.Timestamp(stats.min))

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from analysis.export import frame_to_batch_csv, frame_to_table
 from kernel.atomic import write_atomic
-from kernel.batch import SEQ_COLUMN, TIME_COLUMN, format_time
+from kernel.batch import SAMPLE_TIME_COLUMN, SEQ_COLUMN, format_time
 from kernel.layout import batch_filename, new_session_id
 from kernel.manifest import END_STOPPED, STATE_CLOSED, STATE_OPEN, SessionManifest
 
@@ -48,7 +48,7 @@ def synth_frame(
         if noise:
             values += noise * rng.standard_normal(n)
         data[f"ch{k + 1}"] = np.round(values, decimals)
-    return pd.DataFrame(data, index=pd.DatetimeIndex(index, name=TIME_COLUMN))
+    return pd.DataFrame(data, index=pd.DatetimeIndex(index, name=SAMPLE_TIME_COLUMN))
 
 
 def batch_csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -7,7 +7,7 @@ import inspect
 import sys
 import time
 
-AREAS = ["reader", "uploader", "web", "web_memory", "analysis", "overview"]
+AREAS = ["reader", "sample_time", "uploader", "web", "web_memory", "analysis", "overview"]
 
 
 def main(argv: list[str]) -> int:

@@ -109,10 +109,11 @@ def pipeline(data: bytes, lines: int, workdir: Path, sink: Sink) -> tuple[float,
     start.set()
     w.join()
     # Done when every row is in the session's batch files (committed or being written): their total size
-    # is known in advance (fixed-width timestamp + the line, plus one header per batch). Only stat() here.
+    # is known in advance (fixed-width host time and sample time + the line, plus one header per batch).
+    # Only stat() here.
     session = next(session_dirs(data_dir))
-    per_batch_header = len(b"host_time,seq," + b",".join(b"ch%d" % i for i in range(1, 9)) + b"\n")
-    expected = len(data) + lines * len(b"2026-01-01T00:00:00.000000Z,")
+    per_batch_header = len(b"host_time,sample_time,seq," + b",".join(b"ch%d" % i for i in range(1, 9)) + b"\n")
+    expected = len(data) + lines * len(b"2026-01-01T00:00:00.000000Z,1795989061123456,")
     expected += -(-lines // 60_000) * per_batch_header
     deadline = time.monotonic() + 60
     while sum(p.stat().st_size for p in session.iterdir() if p.name.startswith("batch-")) < expected:

@@ -58,12 +58,12 @@ def record_decimals(table: Any, head: bytes) -> Any:
     the batch, raised until every value of the column is written back exactly."""
     import pyarrow as pa
 
-    from kernel.batch import SEQ_COLUMN, TIME_COLUMN
+    from kernel.batch import NON_CHANNEL_COLUMNS
 
     seen = head_decimals(head)
     fields = []
     for field, column in zip(table.schema, table.columns, strict=True):
-        if field.name not in (TIME_COLUMN, SEQ_COLUMN):
+        if field.name not in NON_CHANNEL_COLUMNS:
             places = needed_decimals(column.to_numpy(), seen.get(field.name, 0))
             field = with_decimals(field, places)
         fields.append(field)

@@ -18,7 +18,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from kernel.batch import SEQ_COLUMN, TIME_COLUMN
+from kernel.batch import NON_CHANNEL_COLUMNS, SAMPLE_TIME_COLUMN, TIME_COLUMN
 
 BIN_US = 1_000_000  # one bin is one second of host time
 BIN_COLUMN = "bin"
@@ -77,13 +77,15 @@ def _reduce(keys: Any, weights: Any, lows: list[Any], highs: list[Any]) -> tuple
 
 
 def batch_envelope(table: Any) -> Any:
-    """The envelope of a typed batch table (kernel.batch schema): min/max of each channel per second."""
+    """The envelope of a typed batch table (kernel.batch schema): min/max of each channel per second of
+    sample time (host time for a batch from before the sample clock)."""
     import numpy as np
 
-    channels = [c for c in table.column_names if c not in (TIME_COLUMN, SEQ_COLUMN)]
-    t = table.column(TIME_COLUMN).cast("int64").to_numpy()
+    channels = [c for c in table.column_names if c not in NON_CHANNEL_COLUMNS]
+    clock = SAMPLE_TIME_COLUMN if SAMPLE_TIME_COLUMN in table.column_names else TIME_COLUMN
+    t = table.column(clock).cast("int64").to_numpy()
     values = [table.column(c).to_numpy().astype("float64", copy=False) for c in channels]
-    if t.size and not bool(np.all(t[1:] >= t[:-1])):  # host times go back (a clock step): sort first
+    if t.size and not bool(np.all(t[1:] >= t[:-1])):  # times go back (a host clock step): sort first
         order = np.argsort(t, kind="stable")
         t, values = t[order], [v[order] for v in values]
     keys = (t // BIN_US) * BIN_US

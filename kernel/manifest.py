@@ -32,6 +32,28 @@ LOST_OFFLINE = "offline"  # counter gap since a session that ended normally (sen
 
 
 @dataclasses.dataclass
+class ClockQuality:
+    """The sample clock's model and quality over a session (session.json ``clock``; see reader.clock)."""
+
+    rate_hz: float | None = None  # the device's sample rate as modelled at the end
+    nominal_rate_hz: float | None = None  # the configured rate (None: estimated from the data)
+    drift_ppm: float | None = None  # modelled rate vs nominal, parts per million
+    delay_ms: dict[str, float | None] = dataclasses.field(default_factory=dict)  # p50/p99/max: reads behind the model
+    residual_us: dict[str, float | None] = dataclasses.field(default_factory=dict)  # p50/p99/max: envelope vs line
+    reads: int = 0  # bulk reads observed
+    segments: int = 0  # stretches of one device clock (1 + restarts)
+    restarts: dict[str, int] = dataclasses.field(default_factory=dict)  # by cause: reset, pause, jump, rate_change
+    ntp_at_start: bool | None = None  # host clock NTP-synchronised when the session started (None: unknown)
+    ntp_at_end: bool | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> ClockQuality:
+        """Build from session.json's ``clock`` object, ignoring unknown keys."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass
 class SessionManifest:
     """Contents of session.json: what was recorded, from what, and how it went."""
 
@@ -53,12 +75,19 @@ class SessionManifest:
     lost: dict[str, int] = dataclasses.field(default_factory=dict)  # lines read but not kept, by LOST_* cause
     last_seq: int | None = None  # the last counter read (with a counter), written when the session ends
     usb_serial: str | None = None
+    ntp_synchronized: bool | None = None  # host clock NTP-synchronised at start and end (None: unknown)
+    clock: dict[str, object] | None = None  # the sample clock's ClockQuality, written when the session ends
     format_version: int = FORMAT_VERSION
 
     @property
     def closed(self) -> bool:
         """True once the session was finalised and no batch will be added."""
         return self.state == STATE_CLOSED
+
+    @property
+    def clock_quality(self) -> ClockQuality | None:
+        """The sample clock's summary, when the reader recorded one."""
+        return ClockQuality.from_dict(self.clock) if isinstance(self.clock, dict) else None
 
     def to_dict(self) -> dict[str, object]:
         """The manifest as a JSON-ready dict (every field)."""

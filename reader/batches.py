@@ -48,7 +48,7 @@ class BatchWriter:
 
     def __init__(self, session_dir: Path, columns: list[str], batch_lines: int, batch_seconds: float) -> None:
         self.session_dir = session_dir
-        self.header = batch_header(columns)
+        self.header = batch_header(columns, sample_time=True)
         self.batch_lines = batch_lines
         self.batch_seconds = batch_seconds
         existing = committed_batches(session_dir)

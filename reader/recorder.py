@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -9,13 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kernel.batch import reject_records, row_prefix
+from kernel.batch import reject_records, row_prefix, sample_rows, sample_rows_at
 from kernel.layout import reserve_path, session_id_at
 from kernel.manifest import END_RECOVERED, END_STOPPED, END_UNPLUGGED, LOST_KILL, LOST_OFFLINE
 from kernel.notify import Notifier
 from kernel.status import ReaderStatus, reader_status_name, write_status
 from reader import __version__
+from reader.clock import SampleClock
 from reader.errors import PortGone
+from reader.ntp import ntp_synchronized
 from reader.parser import LineParser, ParserConfig, ParseResult
 from reader.port import PortConfig, SerialPort, device_id_for, wait_for_port
 from reader.reserve import DiskReserve
@@ -47,9 +50,10 @@ class Counters:
         self.rate = 0.0
         self.lost: dict[str, int] = {}  # by cause (kernel.manifest.LOST_*); the disk writer adds its own
 
-    def at_end(self, last_seq: int | None) -> EndCounts:
+    def at_end(self, last_seq: int | None, clock: dict[str, object] | None = None,
+               ntp: bool | None = None) -> EndCounts:
         """Counts for the session's final manifest."""
-        return EndCounts(self.rejects, self.gaps, self.missing, dict(self.lost), last_seq)
+        return EndCounts(self.rejects, self.gaps, self.missing, dict(self.lost), last_seq, clock, ntp)
 
 
 class Recorder:
@@ -78,6 +82,8 @@ class Recorder:
         self._previous: PreviousSession | None = None  # where the device's counter stood last time
         self._next_ping = 0.0
         self._last_seq: int | None = None  # the last counter the read loop accepted
+        self.clock = SampleClock(settings.sample_rate or None)
+        self._ntp_start: bool | None = None
 
     # -- status -------------------------------------------------------------------------------------
     def status(self) -> ReaderStatus:
@@ -154,6 +160,8 @@ class Recorder:
         device_id, usb_serial = device_id_for(self.s.port)
         self.device_id = self.s.device_id or device_id
         self.counters = Counters()
+        self.clock = SampleClock(self.s.sample_rate or None)
+        self._ntp_start = ntp_synchronized()
         if self.s.record:
             assert self.s.data_dir is not None
             device_dir = self.s.data_dir / self.device_id
@@ -180,7 +188,10 @@ class Recorder:
 
     def _close_writer(self, writer: DiskWriter, reason: str) -> None:
         """Finish the session; the writer may retry a refused disk for up to the stop timeout."""
-        writer.close(reason, self.counters.at_end(self._last_seq), timeout=0)
+        ntp_end = ntp_synchronized()
+        quality = self.clock.quality(self._ntp_start, ntp_end)
+        ntp = None if None in (self._ntp_start, ntp_end) else bool(self._ntp_start and ntp_end)
+        writer.close(reason, self.counters.at_end(self._last_seq, dataclasses.asdict(quality), ntp), timeout=0)
         deadline = time.monotonic() + self.s.stop_timeout + 10.0  # the writer's own limit comes first
         while not writer.closed and time.monotonic() < deadline:
             writer.wait_closed(1.0)
@@ -208,7 +219,7 @@ class Recorder:
 
     def _read_loop(self, port: SerialPort) -> str:
         parser = LineParser(self.parser_config)
-        handoff = _Handoff(self.writer, self.stream)
+        handoff = _Handoff(self.writer, self.stream, self.clock)
         next_tick = time.monotonic()
         window_start, window_lines = next_tick, 0
         self._reject_log = _RejectLog()
@@ -216,6 +227,7 @@ class Recorder:
         while not self.stop.is_set():
             try:
                 data = port.read()
+                t = time.time()  # before parsing: the host receive time of this bulk read
             except PortGone as err:
                 log.warning("port %s vanished (%s): closing session %s", self.s.port, err, self.session_id)
                 reason = END_UNPLUGGED
@@ -223,7 +235,7 @@ class Recorder:
             now = time.monotonic()
             if data:
                 res = parser.feed(data)
-                self._dispatch(res, parser, handoff, time.time())
+                self._dispatch(res, parser, handoff, t)
                 window_lines += res.count
                 handoff.flush_if_due(now)
             else:
@@ -251,7 +263,7 @@ class Recorder:
                     self._gap_since_previous(self._previous, res.block)
                 self._previous = None
             c.lines += res.count
-            handoff.add(res.block, res.count, t)
+            handoff.add(res.block, res.count, t, parser.seq, contiguous=not res.gaps)
         if res.gaps:
             c.gaps += res.gaps
             c.missing += res.missing
@@ -286,15 +298,17 @@ class _Handoff:
     MAX_DELAY = 0.01
     MAX_BYTES = 1 << 18
 
-    def __init__(self, writer: DiskWriter | None, stream: LiveStream | None) -> None:
+    def __init__(self, writer: DiskWriter | None, stream: LiveStream | None, clock: SampleClock) -> None:
         self.writer = writer
         self.stream = stream
+        self.clock = clock
         self.ctx: tuple[str, str, list[str]] | None = None
         self._rows: list[bytes] = []
         self._count = 0
         self._size = 0
         self._chunks: list[tuple[bytes, int, float]] = []
         self._since = 0.0
+        self._lines = 0  # lines so far: the counter of a device without one
 
     def start(self, device: str, session: str, columns: list[str]) -> None:
         """The columns are known: tell the writer before the first rows."""
@@ -302,13 +316,23 @@ class _Handoff:
         if self.writer is not None:
             self.writer.submit_columns(columns)
 
-    def add(self, block: bytes, count: int, t: float) -> None:
-        """Take lines received at Unix time t."""
+    def add(self, block: bytes, count: int, t: float, seq: bool, contiguous: bool = True) -> None:
+        """Take lines received at Unix time t; ``seq``: they start with the device's counter, ``contiguous``:
+        without a gap or reset among them."""
         if not self._count:
             self._since = time.monotonic()
         if self.writer is not None:
             pre = row_prefix(t)
-            self._rows.append(pre + block[:-1].replace(b"\n", b"\n" + pre) + b"\n")
+            if not seq:
+                first, step = self.clock.run(self._lines, count, t)
+                self._rows.append(sample_rows(pre, block, first, step))
+            elif contiguous:
+                first, step = self.clock.run(_first_counter(block), count, t)
+                self._rows.append(sample_rows(pre, block, first, step))
+            else:
+                counters = [_first_counter(line) for line in block[:-1].split(b"\n")]
+                self._rows.append(sample_rows_at(pre, block, self.clock.times(counters, t)))
+        self._lines += count
         if self.stream is not None:
             self._chunks.append((block, count, t))
         self._count += count
@@ -361,6 +385,13 @@ class _RejectLog:
         if self._since and now - self._last >= REJECT_LOG_INTERVAL:
             log.warning("%d more rejected lines (%d in this session)", self._since, total)
             self._since, self._last = 0, now
+
+
+def _first_counter(lines: bytes) -> int:
+    """The counter (first field) of the first of some lines."""
+    end = lines.find(b"\n")
+    comma = lines.find(b",", 0, end if end >= 0 else len(lines))
+    return int(lines[: comma if comma >= 0 else end if end >= 0 else len(lines)])
 
 
 def _demo_id() -> str:

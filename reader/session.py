@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from kernel.batch import SEQ_COLUMN, format_time, read_batch_header
+from kernel.batch import format_time, read_batch_names, seq_of_row
 from kernel.layout import (
     MANIFEST_NAME,
     committed_batches,
@@ -37,6 +37,8 @@ class EndCounts:
     missing: int
     lost: dict[str, int]  # by kernel.manifest.LOST_* cause
     last_seq: int | None  # the last counter read (None without a counter)
+    clock: dict[str, object] | None = None  # the sample clock's kernel.manifest.ClockQuality
+    ntp_synchronized: bool | None = None
 
 
 class DeviceLock:
@@ -126,9 +128,9 @@ def previous_session(device_dir: Path) -> PreviousSession | None:
             if not batches:
                 skipped += sum(manifest.lost.values())
                 continue  # nothing committed: the counter stood where an earlier session left it
-            if read_batch_header(batches[-1])[:1] != [SEQ_COLUMN]:
+            last_seq = seq_of_row(_last_line(batches[-1]), read_batch_names(batches[-1]))
+            if last_seq is None:
                 return None
-            last_seq = int(_last_line(batches[-1]).split(b",", 2)[1])
         except (OSError, ValueError, IndexError) as err:
             log.warning("cannot read where session %s ended: %s", entry, err)
             return None
@@ -276,6 +278,7 @@ class SessionFiles:
         m.rejects, m.gaps, m.missing = counts.rejects, counts.gaps, counts.missing
         m.lost = {cause: n for cause, n in sorted(counts.lost.items()) if n}
         m.last_seq = counts.last_seq
+        m.clock, m.ntp_synchronized = counts.clock, counts.ntp_synchronized
         m.save(self.dir)
 
     def abandon(self) -> None:

@@ -37,6 +37,7 @@ class ReaderSettings:
     delimiter: str = ","
     seq: bool = False
     checksum: bool = False
+    sample_rate: float = 0.0  # the device's nominal sample rate, Hz (0: the sample clock estimates it)
     max_line: int = 4096
     eol: str = "auto"
     device_id: str | None = None
@@ -81,6 +82,10 @@ FIELDS = (
           help="field delimiter of the device's lines (stored as a comma)"),
     Field("seq", "SENSOR_SEQ", "--seq", ks.boolean, switch=True,
           help="the first column is the device's sequence counter (gaps are counted)"),
+    Field("sample_rate", "SENSOR_SAMPLE_RATE", "--sample-rate", ks.number, metavar="HZ",
+          check=lambda v: None if v >= 0 else f"must be 0 or more Hz (got {v})",
+          help="the device's nominal sample rate, the sample clock's start (`0`: estimated from the data); "
+          "its drift from this rate is measured"),
     Field("checksum", "SENSOR_CHECKSUM", "--checksum", ks.boolean, switch=True,
           help="every line ends with an NMEA-style `*HH` checksum (XOR of the bytes before `*`)"),
     Field("max_line", "SENSOR_MAX_LINE", "--max-line", ks.integer, check=ks.at_least(16),

@@ -59,7 +59,7 @@ def make_simulator(s: SimSettings) -> Simulator:
     return Simulator(s.link, s.channels, s.rate, waveform=s.waveform, freq=s.freq, seq=s.seq,
                      seq_start=s.seq_start, header=s.header, delimiter=s.delimiter, checksum=s.checksum,
                      crlf=s.crlf, cr=s.cr, decimals=s.decimals, count=s.count, duration=s.duration, seed=s.seed,
-                     keep_sent=False, record=s.record)
+                     keep_sent=False, record=s.record, burst=s.burst_ms / 1000, truth=s.truth)
 
 
 def _periodic_fault(sim: Simulator, kind: str, stop: threading.Event) -> None:

@@ -35,7 +35,8 @@ class Simulator(WriterLoop):
                  delimiter: str = ",", checksum: bool = False, crlf: bool = False, cr: bool = False,
                  decimals: int = 4, count: int | None = None, duration: float | None = None, seed: int = 0,
                  keep_sent: bool = True, record: str | Path | None = None,
-                 pieces: tuple[int, int] | None = None) -> None:
+                 pieces: tuple[int, int] | None = None, burst: float = 0.0,
+                 truth: str | Path | None = None) -> None:
         if not (rate >= 0 and math.isfinite(rate)):
             raise SimulatorConfigError(f"rate must be a finite number >= 0 (0 = as fast as possible), not {rate}")
         if waveform not in WAVEFORMS:
@@ -44,6 +45,8 @@ class Simulator(WriterLoop):
             raise SimulatorConfigError("count must be >= 0")
         if duration is not None and not duration >= 0:
             raise SimulatorConfigError("duration must be >= 0")
+        if not (burst >= 0 and math.isfinite(burst)):
+            raise SimulatorConfigError(f"burst must be a finite number of seconds >= 0, not {burst}")
         if seq_start < 0:
             raise SimulatorConfigError("seq_start must be >= 0")
         try:
@@ -82,6 +85,10 @@ class Simulator(WriterLoop):
         self._stopping = False
         self._error: BaseException | None = None
         self._last_flush = 0.0
+        self.burst = float(burst)  # deliver what fell due every `burst` s, as a USB adapter's latency timer
+        self.truth_path = Path(truth) if truth is not None else None  # log of the true sample times
+        self._truth: BinaryIO | None = None
+        self._next_burst = 0.0
 
     # -- life cycle ---------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -92,6 +99,12 @@ class Simulator(WriterLoop):
         if self.record_path is not None:
             try:
                 self._record = open(self.record_path, "wb")  # noqa: SIM115 - closed by stop()
+            except OSError:
+                self._close_pty()
+                raise
+        if self.truth_path is not None:
+            try:
+                self._truth = open(self.truth_path, "wb")  # noqa: SIM115 - closed by stop()
             except OSError:
                 self._close_pty()
                 raise
@@ -116,6 +129,9 @@ class Simulator(WriterLoop):
         if self._record is not None:
             self._record.close()
             self._record = None
+        if self._truth is not None:
+            self._truth.close()
+            self._truth = None
 
     def __enter__(self) -> Self:
         return self.start()

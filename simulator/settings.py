@@ -39,6 +39,8 @@ class SimSettings:
     duration: float | None = None
     seed: int = 0
     record: Path | None = None
+    truth: Path | None = None
+    burst_ms: float = 0.0
     control: Path | None = None
     faults: tuple[str, ...] = ()
     fault_every: float = 5.0
@@ -73,6 +75,10 @@ class SimSettings:
             problems.append(f"--linger must be >= 0 s, not {self.linger}")
         if logging.getLevelName(self.log_level.upper()) not in range(100):
             problems.append(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {self.log_level!r}")
+        if self.truth is not None and not self.truth.parent.is_dir():
+            problems.append(f"--truth: folder {self.truth.parent} does not exist")
+        if not 0 <= self.burst_ms <= 1000:
+            problems.append(f"--burst-ms: must be 0..1000 ms (got {self.burst_ms})")
         if problems:
             raise SimulatorConfigError("; ".join(problems))
 
@@ -112,6 +118,11 @@ FIELDS = (
           help="seed of the waveforms' noise, phases and amplitudes, and of garbage bytes: same seed, same lines"),
     Field("record", None, "--record", ks.path, metavar="FILE", shown_default="none", check=ks.existing_parent,
           help="write every valid data line sent (no checksum, `\\n` endings) to FILE"),
+    Field("truth", None, "--truth", ks.path, metavar="FILE", shown_default="none",
+          help="log the true sample times (the emission schedule, one JSON object per pacing segment) to FILE"),
+    Field("burst_ms", None, "--burst-ms", ks.number, metavar="MS",
+          help="deliver the lines that fell due every MS milliseconds, as a USB adapter's latency timer does "
+          "(`0`: each line when due)"),
     Field("control", None, "--control", ks.path, metavar="PATH", shown_default="none", check=ks.existing_parent,
           help="create a FIFO at PATH accepting control commands"),
     Field("faults", None, "--faults", ks.words, metavar="LIST", shown_default="none",

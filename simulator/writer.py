@@ -17,6 +17,7 @@ from simulator.errors import SimulatorError, SimulatorStopped
 from simulator.faults import FaultEvent
 from simulator.framing import LineFormat
 from simulator.pty_link import PtyLink
+from simulator.truth import TruthSegment, write_segment
 from simulator.waveforms import Waveforms
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ class WriterLoop:
     _stopping: bool
     _error: BaseException | None
     _last_flush: float
+    burst: float  # seconds between deliveries (a USB adapter's latency timer); 0: each line when due
+    _truth: BinaryIO | None  # writer thread only
+    _next_burst: float
 
     def _run(self) -> None:
         """Thread body: header, then lines as they fall due, commands in between, until stopped."""
@@ -121,13 +125,19 @@ class WriterLoop:
             return limit if self._pause_until is None else max(0.0, min(self._pause_until - now, limit))
         if self.rate > 0 and not self._done and self._pty is not None:
             next_due = self._t0 + (self._next + 1 - self._base) / self.rate
+            if self.burst > 0:
+                next_due = max(next_due, self._next_burst)
             return min(max(next_due - now, TICK_SECONDS), limit)  # at high rates, one write per tick
         return limit
 
     def _reset_schedule(self) -> None:
-        """Restart rate pacing from now (after start, resume and replug: no burst)."""
+        """Restart rate pacing from now (after start, resume and replug: no burst); log it as a truth segment."""
         self._t0 = time.monotonic()
+        wall = time.time()
         self._base = float(self._next)
+        self._next_burst = self._t0 + self.burst
+        if self._truth is not None and self.rate > 0:
+            write_segment(self._truth, TruthSegment(self.seq_start + self._next, wall + 1.0 / self.rate, self.rate))
 
     def _lines_due(self) -> int:
         """Number of data lines to write now (0 while paused, unplugged or done)."""
@@ -150,6 +160,10 @@ class WriterLoop:
             return 0
         if self.rate == 0:
             return remaining
+        if self.burst > 0:
+            if now < self._next_burst:
+                return 0
+            self._next_burst += self.burst * max(1, int((now - self._next_burst) / self.burst) + 1)
         due = int(self._base + (now - self._t0) * self.rate) - self._next
         return max(0, min(due, remaining))
 

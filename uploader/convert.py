@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from kernel.atomic import write_atomic
-from kernel.batch import SEQ_COLUMN, TIME_COLUMN, format_time, is_batch_header, read_batch_table
+from kernel.batch import (
+    NON_CHANNEL_COLUMNS,
+    SEQ_COLUMN,
+    TIME_COLUMN,
+    format_time,
+    is_batch_header,
+    read_batch_table,
+)
 from kernel.layout import batch_stem
 from kernel.objects import CONTENT_TYPES, CSV, CSV_GZ, PARQUET, BatchStats, ChannelStats
 from kernel.upload_state import ProcessedBatch, ProcessingFailure, staged_object_file, stats_file
@@ -55,7 +62,7 @@ def load_table(data: bytes) -> Any:
     if table.num_columns != header.count(",") + 1 or len(set(names)) != len(names) or "" in names:
         raise InvalidBatch("duplicate or unnamed columns in the header")
     for name, column in zip(names, table.columns, strict=True):
-        if column.null_count or (name not in (TIME_COLUMN, SEQ_COLUMN) and pc.any(pc.is_nan(column)).as_py()):
+        if column.null_count or (name not in NON_CHANNEL_COLUMNS and pc.any(pc.is_nan(column)).as_py()):
             raise InvalidBatch("rows with missing fields")
     return table
 
@@ -83,7 +90,7 @@ def batch_stats(table: Any) -> BatchStats:
         first_time, last_time = _time_text(times[0].value), _time_text(times[rows - 1].value)
     channels = {}
     for col in table.column_names:
-        if col in (TIME_COLUMN, SEQ_COLUMN):
+        if col in NON_CHANNEL_COLUMNS:
             continue
         values = table.column(col)
         if rows:

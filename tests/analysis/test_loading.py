@@ -9,7 +9,7 @@ import pytest
 
 from analysis.errors import BadTimeRange, SourceNotFound, UnknownChannel
 from analysis.loading import load, plan
-from kernel.batch import TIME_COLUMN, read_batch_frame
+from kernel.batch import SAMPLE_TIME_COLUMN, read_batch_frame
 from kernel.layout import MANIFEST_NAME, committed_batches
 from tests.analysis.conftest import GAP_LEN, GAP_ROW, RATE, SynthData
 
@@ -19,7 +19,7 @@ def test_session_load_matches_the_format_module_reader(synth: SynthData) -> None
     expected = pd.concat([read_batch_frame(p) for p in committed_batches(synth.session_a)])
     pd.testing.assert_frame_equal(frame, expected)
     assert isinstance(frame.index, pd.DatetimeIndex) and str(frame.index.tz) == "UTC"
-    assert frame.index.name == TIME_COLUMN
+    assert frame.index.name == SAMPLE_TIME_COLUMN  # the host time where a batch has no sample clock
     assert frame["seq"].dtype == "int64"
     assert all(frame[c].dtype == "float64" for c in ("ch1", "ch2", "ch3", "ch4"))
     pd.testing.assert_frame_equal(frame, synth.frame_a, check_freq=False)

@@ -114,8 +114,8 @@ def recorded_rows(session_dir: Path) -> list[list[str]]:
 
 
 def device_lines(rows: list[list[str]]) -> list[str]:
-    """The device part of rows, as the line text the simulator sent (comma-joined)."""
-    return [",".join(r[1:]) for r in rows]
+    """The device part of rows (after the host and sample times), as the line text the simulator sent."""
+    return [",".join(r[2:]) for r in rows]
 
 
 def reader_status(data_dir: Path, device: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def manifest_json(session: Path) -> dict:
 
 def seqs(session: Path) -> list[int]:
     """The counters of a session's committed rows."""
-    return [int(r[1]) for r in recorded_rows(session)]
+    return [int(r[2]) for r in recorded_rows(session)]
 
 
 @pytest.fixture

@@ -50,8 +50,8 @@ def test_kill_9_and_restart_fifty_times(sim_factory, start_reader, tmp_path):
         rows = [row for b in committed_batches(session) for row in read_batch_rows(b)[1]]  # every batch parses
         assert m.lines == len(rows)
         for row in rows:
-            assert ",".join(row[1:]) == by_seq[int(row[1])]  # stored verbatim
-        seqs.extend(int(r[1]) for r in rows)
+            assert ",".join(row[2:]) == by_seq[int(row[2])]  # stored verbatim
+        seqs.extend(int(r[2]) for r in rows)
     # No line twice, none out of order; what is missing was read by a killed process and never reached its file.
     assert seqs == sorted(set(seqs))
     for path, digest in seen.items():

@@ -153,7 +153,7 @@ def _account(f: Figures, data: Path, sent: list[str]) -> None:
         for cause, n in getattr(m, "lost", {}).items():  # (older readers: no "lost")
             f.lost[cause] = f.lost.get(cause, 0) + n
         for batch in committed_batches(session):
-            got.update(",".join(row[1:]) for row in read_batch_rows(batch)[1])
+            got.update(",".join(row[2:]) for row in read_batch_rows(batch)[1])
         rejects = session / REJECTS_NAME
         for record in rejects.read_bytes().splitlines() if rejects.exists() else []:
             _, reason, raw = record.split(b"\t", 2)
