@@ -79,12 +79,14 @@ def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 
 def write_device_digits(data_dir: Path, device: str, frame: pd.DataFrame, batch_lines: int) -> Path:
     """A session whose batches hold fixed four-decimal text, as a device prints it (``-0.1930``)."""
-    from kernel.batch import TIME_FORMAT
+    from kernel.batch import TIME_COLUMN, TIME_FORMAT
     from kernel.layout import batch_filename
 
     session = write_session(data_dir, device, frame, batch_lines=batch_lines)
     for n, lo in enumerate(range(0, len(frame), batch_lines), start=1):
-        text = frame.iloc[lo : lo + batch_lines].to_csv(float_format="%.4f", date_format=TIME_FORMAT, lineterminator="\n")
+        text = frame.iloc[lo : lo + batch_lines].to_csv(
+            float_format="%.4f", date_format=TIME_FORMAT, lineterminator="\n", index_label=TIME_COLUMN
+        )
         (session / batch_filename(n)).write_text(text)
     return session
 
