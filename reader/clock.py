@@ -148,11 +148,12 @@ class SampleClock:
             model = t * 1e6
         self._prev_t = t
         start = model
-        if model <= self._last_us:  # never before a sample dated already: catch up within the run
+        if model < self._last_us + 1.0:  # at least 1 us after the last sample dated (distinct in the files)
             start = self._last_us + 1.0
             if count > 1:
                 step = max((model + (count - 1) * step - start) / (count - 1), 1.0)
-        self._last_us = start + (count - 1) * step
+        # As kernel.batch.sample_rows_at writes them (integer nanoseconds), so the next run starts after it.
+        self._last_us = (int(start * 1000) + (count - 1) * round(step * 1000)) / 1000
         return start, step
 
     def times(self, counters: list[int], t: float) -> list[float]:
