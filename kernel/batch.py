@@ -55,7 +55,11 @@ def sample_rows(pre: bytes, block: bytes, first_us: float, step_us: float) -> by
     # One C-level formatting call for the whole block: the rows as a format string, and the times as ints
     # from a range in nanoseconds (C-level too): about 3x cheaper than formatting row by row.
     fmt = pre + b"%d," + block[:-1].replace(b"\n", b"\n" + pre + b"%d,") + b"\n"
-    first_ns, step_ns = int(first_us * 1000), round(step_us * 1000)
+    # Integer nanoseconds, rounded down: ``first_us * 1000`` as a float would be off by up to 128 ns at today's
+    # epoch, and a rounded-up step would add up over a long run: both could date a line at or before the
+    # last line of the previous run (the clock starts each run at least 1 us after that one's last time).
+    whole = int(first_us)
+    first_ns, step_ns = whole * 1000 + int((first_us - whole) * 1000), int(step_us * 1000)
     times = range(first_ns, first_ns + n * step_ns, step_ns) if step_ns > 0 else repeat(first_ns, n)
     return fmt % tuple(map(floordiv, times, repeat(1000)))
 

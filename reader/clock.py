@@ -147,13 +147,14 @@ class SampleClock:
         else:
             model = t * 1e6
         self._prev_t = t
+        if count > 1 and step < 1.0:  # no usable period (first read, no rate yet): 1 us apart, the last on arrival
+            model, step = min(model, t * 1e6 - (count - 1)), 1.0
         start = model
         if model < self._last_us + 1.0:  # at least 1 us after the last sample dated (distinct in the files)
             start = self._last_us + 1.0
             if count > 1:
                 step = max((model + (count - 1) * step - start) / (count - 1), 1.0)
-        # As kernel.batch.sample_rows_at writes them (integer nanoseconds), so the next run starts after it.
-        self._last_us = (int(start * 1000) + (count - 1) * round(step * 1000)) / 1000
+        self._last_us = start + (count - 1) * step  # kernel.batch.sample_rows writes times at or below this
         return start, step
 
     def times(self, counters: list[int], t: float) -> list[float]:
