@@ -49,6 +49,7 @@ class ReaderStatus:
     lost: dict[str, int] = dataclasses.field(default_factory=dict)  # by kernel.manifest.LOST_* cause
     disk_error: str | None = None
     unit: str = ""  # of the device's values (the reader's SENSOR_UNIT); "" when not configured
+    clock: dict[str, Any] = dataclasses.field(default_factory=dict)  # the sample clock so far (manifest.ClockQuality)
     time: float = 0.0  # Unix time of the snapshot
 
     def to_dict(self) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class Recorder:
             frames_dropped=self.stream.frames_dropped if self.stream else 0,
             lost_lines=sum(lost.values()), lost=lost,
             disk_error=writer.disk_error if writer is not None else None,
-            unit=self.s.unit, time=time.time(),
+            unit=self.s.unit, clock=dataclasses.asdict(self.clock.quality(self._ntp_start, None)), time=time.time(),
         )
 
     def status_document(self) -> dict[str, Any]:

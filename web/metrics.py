@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -66,6 +67,14 @@ METRICS = tuple(MetricSpec(*row) for row in (
     ("sensor_reader_recording", GAUGE, DEVICE, "1 when the reader writes to disk"),
     ("sensor_reader_line_rate", GAUGE, DEVICE, "lines per second over the last second"),
     ("sensor_reader_disk_error", GAUGE, DEVICE, "1 while the reader cannot write to disk"),
+    ("sensor_reader_clock_rate_hz", GAUGE, DEVICE, "the device's sample rate as the sample clock models it"),
+    ("sensor_reader_clock_drift_ppm", GAUGE, DEVICE, "modelled rate against the configured one, parts per million"),
+    ("sensor_reader_clock_delay_p99_seconds", GAUGE, DEVICE,
+     "99th percentile of how far reads arrive behind the modelled sample times (host scheduling and USB latency)"),
+    ("sensor_reader_clock_residual_p99_seconds", GAUGE, DEVICE,
+     "99th percentile of the earliest arrivals' distance from the fitted line (the model's own error)"),
+    ("sensor_reader_clock_segments", GAUGE, DEVICE, "stretches of one device clock in the session (1 + restarts)"),
+    ("sensor_reader_ntp_synchronized", GAUGE, DEVICE, "1 when the host clock was NTP-synchronised at session start"),
     ("sensor_reader_status_age_seconds", GAUGE, DEVICE,
      "seconds since the reader last published its status (it does every second while running)"),
     # uploader, from .status/uploader.json
@@ -134,6 +143,23 @@ def _readers(out: _Families, readers: dict[str, ReaderStatus], now: float) -> No
         out.add("sensor_reader_line_rate", st.rate, device)
         out.add("sensor_reader_disk_error", bool(st.disk_error), device)
         out.add("sensor_reader_status_age_seconds", max(0.0, now - st.time) if st.time else None, device)
+        _clock(out, st.clock, device)
+
+
+def _clock(out: _Families, clock: dict[str, Any], device: str) -> None:
+    """The sample clock's quality (absent before the reader has a model)."""
+    if not clock:
+        return
+    delay, residual = clock.get("delay_ms") or {}, clock.get("residual_us") or {}
+    out.add("sensor_reader_clock_rate_hz", clock.get("rate_hz"), device)
+    out.add("sensor_reader_clock_drift_ppm", clock.get("drift_ppm"), device)
+    p99 = delay.get("p99")
+    out.add("sensor_reader_clock_delay_p99_seconds", None if p99 is None else p99 / 1e3, device)
+    p99 = residual.get("p99")
+    out.add("sensor_reader_clock_residual_p99_seconds", None if p99 is None else p99 / 1e6, device)
+    out.add("sensor_reader_clock_segments", clock.get("segments"), device)
+    ntp = clock.get("ntp_at_start")
+    out.add("sensor_reader_ntp_synchronized", None if ntp is None else bool(ntp), device)
 
 
 def _uploader(out: _Families, st: UploaderStatus | None, now: float) -> None:

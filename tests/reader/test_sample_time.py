@@ -20,6 +20,8 @@ def test_sample_time_column_and_clock_quality(sim_factory, start_reader, tmp_pat
     rp = start_reader("--port", sim.link, "--data-dir", data, "--local", "--seq", "--sample-rate", "500",
                       "--batch-lines", "400")
     wait_for(lambda: reader_status(data, sim.link.name).get("lines", 0) >= 2000, 30, "4 s of lines")
+    live = reader_status(data, sim.link.name)["clock"]  # the status carries the clock's quality so far
+    assert live["nominal_rate_hz"] == 500 and live["segments"] >= 1
     sim.pause()
     assert sim.wait_drained(10)
     wait_for(lambda: reader_status(data, sim.link.name).get("lines") == sim.sent_count, 10, "all lines read")

@@ -61,7 +61,10 @@ def publish_everything(data_dir: Path, hub: Hub) -> None:
     write_status(data_dir, reader_status_name("sim0"), ReaderStatus(
         device="sim0", session="20261129T120000Z", connected=True, port="/dev/pts/3", recording=True,
         rate=1000.0, lines=5000, rejects=3, gaps=2, missing=7, frames_dropped=4, lost_lines=9,
-        lost={"kill": 5, "offline": 4}, disk_error=None, time=time.time() - 1.0).to_dict())
+        lost={"kill": 5, "offline": 4}, disk_error=None, time=time.time() - 1.0,
+        clock={"rate_hz": 999.98, "drift_ppm": -20.0, "delay_ms": {"p50": 1.0, "p99": 12.0, "max": 30.0},
+               "residual_us": {"p50": 10.0, "p99": 250.0, "max": 400.0}, "segments": 1, "ntp_at_start": True},
+    ).to_dict())
     progress = UploaderProgress(state="idle", backlog_batches=2, backlog_bytes=2048, last_upload=time.time() - 30,
                                 error=None, failures=0, uploaded_batches=11, uploaded_bytes=123456).to_dict()
     progress.update(quota_update(QuotaStatus(used_bytes=10, total_bytes=100, alarm=True, message="full")))
@@ -93,6 +96,12 @@ def test_values_come_from_the_statuses_and_the_hub(data_dir: Path) -> None:
     assert got[("sensor_reader_line_rate", dev)] == 1000.0
     assert got[("sensor_reader_disk_error", dev)] == 0
     assert 0.5 < got[("sensor_reader_status_age_seconds", dev)] < 60
+    assert got[("sensor_reader_clock_rate_hz", dev)] == 999.98
+    assert got[("sensor_reader_clock_drift_ppm", dev)] == -20.0
+    assert got[("sensor_reader_clock_delay_p99_seconds", dev)] == 0.012
+    assert got[("sensor_reader_clock_residual_p99_seconds", dev)] == 0.00025
+    assert got[("sensor_reader_clock_segments", dev)] == 1
+    assert got[("sensor_reader_ntp_synchronized", dev)] == 1
     assert got[("sensor_uploader_backlog_batches", box)] == 2
     assert got[("sensor_uploader_backlog_bytes", box)] == 2048
     assert got[("sensor_uploader_uploaded_batches_total", box)] == 11
