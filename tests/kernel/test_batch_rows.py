@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 from kernel.batch import sample_rows, sample_rows_at
 
@@ -27,7 +28,7 @@ def test_a_run_starts_on_the_microsecond_the_clock_gave_at_todays_epoch() -> Non
 def test_a_long_run_never_passes_the_clocks_last_time() -> None:
     first, step, n = 1_795_995_241_646_985.25, 999.9996, 10_000
     times = written(sample_rows(PRE, b"".join(b"%d,0.5\n" % i for i in range(n)), first, step))
-    assert all(b > a for a, b in zip(times, times[1:]))
+    assert all(b > a for a, b in pairwise(times))
     assert times[-1] <= first + (n - 1) * step  # the next run starts at least 1 us after this
 
 
