@@ -429,8 +429,9 @@ def test_upgrade_while_recording_keeps_the_session(box: Box, tmp_path: Path) -> 
     after = box.sessions()[-1]
     assert after["session_id"] == session["session_id"] and after["state"] == "open"
     missing = int(box.sh(
-        f"cat /var/lib/sensor/{DEVICE}/{session['session_id']}/batch-*.csv | grep -v '^host_time' | cut -d, -f2 | "
-        "awk 'NR > 1 && $1 != prev + 1 { gap += $1 - prev - 1 } { prev = $1 } END { print gap + 0 }'").strip())
+        f"awk -F, 'FNR == 1 {{ for (i = 1; i <= NF; i++) if ($i == \"seq\") c = i; next }} "
+        "n++ && $c != prev + 1 { gap += $c - prev - 1 } { prev = $c } END { print gap + 0 }' "
+        f"/var/lib/sensor/{DEVICE}/{session['session_id']}/batch-*.csv").strip())
     assert missing == 0
     box.figures["samples missing across the upgrade"] = missing
     box.figures["sessions split by the upgrade"] = len(box.sessions()) - len([s for s in box.sessions()
