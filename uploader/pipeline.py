@@ -92,6 +92,11 @@ class Pipeline:
     """The daemon's long-lived upload context: settings, S3 store, upload pool, counters."""
 
     def __init__(self, settings: Settings, stop: threading.Event | None = None, store: S3Store | None = None):
+        import pyarrow
+
+        # A stop (SIGTERM) is ours to handle: the batch being read finishes, and the pass stops after it.
+        # Arrow would otherwise cancel a CSV read in flight on the signal and fail that batch.
+        pyarrow.enable_signal_handlers(False)
         self.settings = settings
         self.stop = stop or threading.Event()
         self._store = store
