@@ -1,5 +1,5 @@
-"""Small helpers shared by the test areas: waiting on a condition with a deadline, a free port, and a
-console script's one-line error."""
+"""Small helpers shared by the test areas: waiting on a condition with a deadline, a free port, stopping a
+process, and a console script's one-line error."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> int:
+    """SIGTERM a process if it still runs, SIGKILL after ``timeout`` seconds; its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    return proc.returncode
 
 
 def one_line_error(script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> str:

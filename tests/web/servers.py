@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import free_port, wait_for
+from tests.support import free_port, stop_process, wait_for
 
 from .conftest import TOKEN, VENV_BIN
 
@@ -48,13 +48,7 @@ class Process:
 
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         return self.proc.returncode
 
 

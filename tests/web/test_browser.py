@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from kernel.status import write_status
+from tests.support import stop_process
 
 from .browser import chromium
 from .conftest import REPO, TOKEN, VENV_BIN, require_assets, wait_for
@@ -50,13 +51,7 @@ def start_reader(tmp_path: Path, simulator: Any) -> Any:
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from kernel.manifest import SessionManifest
 from kernel.markers import SOURCE_DASHBOARD, read_markers
 from tests.analysis.uploads import upload
 from tests.fixtures.s3 import running_s3
+from tests.support import stop_process
 
 from .browser import chromium
 from .conftest import REPO, TOKEN, VENV_BIN, require_assets, wait_for
@@ -54,12 +55,7 @@ def recorder(tmp_path: Path, web_server: Any, simulator: Any) -> Iterator[tuple[
     try:
         yield server, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def page(driver: Any, script: str) -> Any:
